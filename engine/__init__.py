@@ -1,0 +1,1 @@
+"""Phalanx trading domain: messages, orders, positions, brokers, clocks. No Ray, no DuckDB."""

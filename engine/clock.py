@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from typing import Protocol
 
@@ -27,19 +29,35 @@ class SimClock:
     """Time that moves only when told to: backtests, replays and deterministic tests."""
 
     def __init__(self, start_ns: int = 0) -> None:
-        self._now = int(start_ns)
+        self._now = _as_ns("start_ns", start_ns)
 
     def now_ns(self) -> int:
         return self._now
 
     def set_ns(self, ts_ns: int) -> None:
         """Move to `ts_ns`. Time never goes backwards."""
-        if ts_ns < self._now:
+        ts = _as_ns("ts_ns", ts_ns)
+        if ts < self._now:
             raise InvalidInput("ts_ns", ts_ns, f"is before the clock's time {self._now}")
-        self._now = int(ts_ns)
+        self._now = ts
 
     def advance(self, seconds: float) -> int:
+        if not _is_real(seconds) or not math.isfinite(seconds):
+            raise InvalidInput("seconds", seconds, "must be a finite number")
         if seconds < 0:
             raise InvalidInput("seconds", seconds, "must be >= 0")
         self._now += int(round(seconds * NANOS_PER_SECOND))
         return self._now
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _as_ns(name: str, value: object) -> int:
+    """`value` as an int; numpy integers and finite floats (truncated) are accepted."""
+    if type(value) is int:  # the common case, kept fast
+        return value
+    if not _is_real(value) or not math.isfinite(value):  # type: ignore[arg-type]
+        raise InvalidInput(name, value, "must be an integer number of nanoseconds")
+    return int(value)  # type: ignore[call-overload]

@@ -9,7 +9,8 @@ from decimal import Decimal
 from engine.enums import LiquiditySide
 from engine.errors import InvalidInput
 
-_EPS = 1e-9
+_EPS = 1e-9        # grid tolerance in units of the step (absolute part)
+_REL_EPS = 1e-14   # and relative part (~45 ulps), for float noise on large unit counts
 
 
 def is_finite_positive(x: object) -> bool:
@@ -86,12 +87,19 @@ class Instrument:
     # --- grids ----------------------------------------------------------------------------
     def round_price(self, price: float) -> float:
         """Nearest price on the tick grid."""
+        _require_number("price", price)
         return round(round(price / self.price_tick) * self.price_tick, self._price_decimals)
 
     def floor_qty(self, qty: float) -> float:
-        """`qty` rounded toward zero onto the quantity step (never sizes up)."""
-        units = math.floor(abs(qty) / self.qty_step + _EPS)
-        return math.copysign(round(units * self.qty_step, self._qty_decimals), qty)
+        """`qty` rounded toward zero onto the quantity step (never sizes up).
+
+        A quantity already on the step (up to float noise) is returned as that grid value.
+        """
+        _require_number("qty", qty)
+        units = abs(qty) / self.qty_step
+        nearest = round(units)
+        whole = nearest if _near_integer(units, nearest) else math.floor(units)
+        return math.copysign(round(whole * self.qty_step, self._qty_decimals), qty)
 
     def is_on_tick(self, price: float) -> bool:
         return _on_grid(price, self.price_tick)
@@ -103,6 +111,27 @@ class Instrument:
         return abs(qty) * price * self.multiplier
 
 
+def _is_finite_number(name: str, x: object) -> bool:
+    """Whether `x` is finite; InvalidInput naming `name` when it is not a number at all."""
+    try:
+        return math.isfinite(x)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidInput(name, x, f"must be a number, not {type(x).__name__}") from None
+
+
+def _require_number(name: str, x: object) -> None:
+    if not _is_finite_number(name, x):
+        raise InvalidInput(name, x, "must be finite")
+
+
+def _near_integer(units: float, nearest: int) -> bool:
+    """`units` is `nearest` up to float noise: an absolute and a relative part."""
+    return abs(units - nearest) <= _EPS + _REL_EPS * abs(units)
+
+
 def _on_grid(x: float, step: float) -> bool:
+    """Whether `x` is a whole number of steps; NaN and infinities are on no grid."""
+    if not _is_finite_number("value", x):
+        return False
     units = x / step
-    return abs(units - round(units)) <= 1e-7 * max(1.0, abs(units))
+    return _near_integer(units, round(units))

@@ -8,6 +8,7 @@ whole state machine: an event that is not in it for the current state raises
 from __future__ import annotations
 
 import hashlib
+import math
 
 from engine.enums import ExitReason, OrderSide, OrderStatus, OrderType, TimeInForce
 from engine.errors import InvalidStateTransition
@@ -64,7 +65,10 @@ def client_order_id(account_id: str, key: str, leg: int = 0) -> str:
     Deterministic: the same account, key and leg always give the same ID, so a retried
     or replayed request is recognised by the broker and never fills twice.
     """
-    digest = hashlib.blake2b(f"{account_id}|{key}|{leg}".encode(), digest_size=10).hexdigest()
+    # '|' separates the parts; escaping it in the account ID keeps distinct (account, key)
+    # pairs apart ("A|1", "x" vs "A", "1|x") and leaves ordinary IDs as they were.
+    account = account_id.replace("\\", "\\\\").replace("|", "\\|")
+    digest = hashlib.blake2b(f"{account}|{key}|{leg}".encode(), digest_size=10).hexdigest()
     return f"PX{digest}"
 
 
@@ -149,6 +153,7 @@ class Order:
         elif target is _BACK:
             target = self._before_cancel
         elif isinstance(event, OrderUpdated):
+            self._check_update(event)
             self.quantity = event.quantity
             self.price = event.price
             self.trigger_price = event.trigger_price
@@ -160,10 +165,19 @@ class Order:
         self.events.append(event)
         return True
 
+    def _check_update(self, update: OrderUpdated) -> None:
+        """An update may not cut the quantity to or below what has already filled."""
+        tolerance = 1e-9 * max(1.0, self.quantity)
+        if not (math.isfinite(update.quantity) and update.quantity > self.filled_qty + tolerance):
+            raise InvalidStateTransition(
+                self.client_order_id, self.status,
+                f"OrderUpdated(quantity={update.quantity}, filled={self.filled_qty})")
+
     def _fill(self, fill: OrderFilled) -> OrderStatus:
         new_qty = self.filled_qty + fill.last_qty
         tolerance = 1e-9 * max(1.0, self.quantity)
-        if fill.last_qty <= 0 or new_qty > self.quantity + tolerance:
+        if (not (fill.last_qty > 0 and math.isfinite(fill.last_qty))
+                or not math.isfinite(fill.last_px) or new_qty > self.quantity + tolerance):
             raise InvalidStateTransition(
                 self.client_order_id, self.status,
                 f"OrderFilled(last_qty={fill.last_qty}, filled={self.filled_qty}, "

@@ -4,6 +4,8 @@ Average-cost accounting: a fill in the position's direction moves the average pr
 against it realizes P&L on the closed part at the average price, and a fill larger than the
 position closes it and opens the other way at the fill price. Fees are kept apart from
 P&L, so for any fill sequence: change in equity = realized + unrealized - fees.
+A remainder within 1e-9 (relative) of zero after a reducing fill is float dust from the
+quantity arithmetic (0.1 + 0.2 - 0.3), and the position counts as closed.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class Position:
         self._exit_value += closing * price
         self._exit_qty += closing
         remaining = self.quantity + signed
-        if not _is_zero(remaining, self.quantity) and (remaining > 0) == (self.quantity > 0):
+        dust = _is_zero(remaining, max(abs(self.quantity), abs(signed)))
+        if not dust and (remaining > 0) == (self.quantity > 0):
             self.quantity = remaining
             return [PositionChanged(self.account_id, self.symbol, self.quantity,
                                     self.avg_price, pnl, ts_ns, ts_init)]
@@ -93,7 +96,7 @@ class Position:
         self.quantity = 0.0
         self.avg_price = 0.0
         self._reset_trip()
-        if _is_zero(remaining, signed):
+        if dust:
             return [closed]
         return [closed, self._open(remaining, price, fee - closing_fee, ts_ns, ts_init)]
 

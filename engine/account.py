@@ -1,0 +1,431 @@
+"""A trading account: one broker session, its orders, positions, cash and protections.
+
+The same class runs in a unit test, in a paper session and inside an account actor; the
+actor adds hosting, nothing else. Every state change is an event appended to `events`
+(and passed to `sink` when one is given), so a host can journal the account completely.
+
+Money-path rules kept here:
+- client order IDs derive from the signal (or the exit's identity), so a replayed signal
+  or a retried submit is recognised and never sends a second order;
+- a submit whose outcome is unknown (timeout) is checked with `order_status` before it is
+  sent again, and always with the same client order ID;
+- every order ends in a terminal state that is recorded, or stays in `unconfirmed` until
+  `maintain()` reconciles it with the broker.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from engine.broker.interface import Broker, Credentials, OrderReport
+from engine.clock import Clock
+from engine.enums import DenyReason, ErrorCode, ExitReason, OrderSide, OrderStatus, SignalSide
+from engine.errors import BrokerUnavailable, ConfigError, InvalidStateTransition
+from engine.exits import ExitConfig, ExitPolicy, PlainExitPolicy, Protection
+from engine.instruments import Instrument, is_finite_positive, require_finite
+from engine.messages import (
+    Bar,
+    OrderAccepted,
+    OrderCanceled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    PositionClosed,
+    PositionOpened,
+    QuoteTick,
+    Signal,
+    SubmitOrder,
+)
+from engine.orders import Order, client_order_id
+from engine.positions import Portfolio
+from engine.session import BrokerSession, SessionConfig
+from engine.sizing import SizingConfig, size_order
+
+PreTradeCheck = Callable[[SubmitOrder, "Account"], OrderDenied | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    account_id: str
+    broker: str = "sim"
+    sizing: SizingConfig = field(default_factory=SizingConfig)
+    exits: ExitConfig = field(default_factory=ExitConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    allow_short: bool = False
+    max_send_attempts: int = 4
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.account_id, str) or not self.account_id:
+            raise ConfigError("account_id", f"{self.account_id!r} must be a non-empty string")
+        if not isinstance(self.max_send_attempts, int) or self.max_send_attempts < 1:
+            raise ConfigError("max_send_attempts",
+                              f"{self.max_send_attempts!r} must be an integer >= 1")
+
+
+class Account:
+    def __init__(self, config: AccountConfig, broker: Broker, credentials: Credentials,
+                 instruments: Iterable[Instrument], clock: Clock, *,
+                 exit_policy: ExitPolicy | None = None,
+                 pre_trade: PreTradeCheck | None = None,
+                 sink: Callable[[object], None] | None = None) -> None:
+        if credentials.account_id != config.account_id:
+            raise ConfigError("credentials.account_id",
+                              f"{credentials.account_id!r} != {config.account_id!r}")
+        self.config = config
+        self.account_id = config.account_id
+        self.broker = broker
+        self.clock = clock
+        self.instruments = {i.symbol: i for i in instruments}
+        self.portfolio = Portfolio(config.account_id, 0.0)
+        self.portfolio.multipliers.update(
+            {s: i.multiplier for s, i in self.instruments.items()})
+        self.orders: dict[str, Order] = {}
+        self.protections: dict[str, Protection] = {}
+        self.quotes: dict[str, tuple[float, float]] = {}
+        self.unconfirmed: set[str] = set()
+        self.signals_seen: set[str] = set()
+        self.events: list[object] = []
+        self._levels: dict[str, tuple[float | None, float | None]] = {}
+        self._exit_policy = exit_policy or PlainExitPolicy()
+        self._pre_trade = pre_trade
+        self._sink = sink
+        self.session = BrokerSession(broker, credentials, clock, config.session, self._record)
+
+    def __repr__(self) -> str:
+        return f"Account({self.account_id!r}, equity={self.equity():.2f})"
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Log in and take cash and positions from the broker's view of the account."""
+        await self.session.login()
+        balances = await self.session.call(self.broker.balances)
+        if balances.ok and balances.value:
+            self.portfolio.cash = balances.value[0].cash
+            self.portfolio.initial_cash = balances.value[0].equity
+        positions = await self.session.call(self.broker.positions)
+        for report in positions.value or []:
+            pos = self.portfolio.position(report.symbol)
+            pos.quantity, pos.avg_price = report.quantity, report.avg_price
+            pos.opened_ns = self.clock.now_ns()
+
+    async def stop(self) -> None:
+        await self.sync()
+        await self.session.logout()
+
+    async def maintain(self) -> None:
+        """Periodic upkeep: refresh the session, take new events, reconcile unknown orders."""
+        await self.session.ensure()
+        await self.sync()
+        for coid in sorted(self.unconfirmed):
+            await self.reconcile(coid)
+
+    # --- market data ----------------------------------------------------------------------
+    def on_quote(self, quote: QuoteTick) -> None:
+        bid = require_finite(f"{quote.symbol}.bid", quote.bid, positive=True)
+        ask = require_finite(f"{quote.symbol}.ask", quote.ask, positive=True)
+        self.quotes[quote.symbol] = (bid, ask)
+        self.portfolio.mark(quote.symbol, (bid + ask) / 2)
+
+    def on_bar(self, bar: Bar) -> None:
+        close = require_finite(f"{bar.symbol}.close", bar.close, positive=True)
+        self.quotes[bar.symbol] = (close, close)
+        self.portfolio.mark(bar.symbol, close)
+
+    # --- signals --------------------------------------------------------------------------
+    async def on_signal(self, signal: Signal) -> list[object]:
+        """Turn a signal into zero, one or two orders (close, then open) and send them.
+        Returns the events this produced. Never raises for a bad signal: it is denied."""
+        start = len(self.events)
+        denial = self._check_signal(signal)
+        if denial is not None:
+            self._deny(*denial, signal=signal)
+            return self.events[start:]
+        self.signals_seen.add(signal.signal_id)
+        for cmd in self._orders_for(signal):
+            await self._send(cmd)
+        return self.events[start:]
+
+    def _check_signal(self, s: object) -> tuple[str, DenyReason, str, str] | None:
+        if not isinstance(s, Signal):
+            return "", DenyReason.INVALID_SIGNAL, f"not a Signal: {type(s).__name__}", ""
+        if not isinstance(s.signal_id, str) or not s.signal_id:
+            return "", DenyReason.INVALID_SIGNAL, f"signal_id={s.signal_id!r}", s.symbol
+        if not isinstance(s.side, SignalSide):
+            return "", DenyReason.INVALID_SIGNAL, f"side={s.side!r}", s.symbol
+        if s.symbol not in self.instruments:
+            return "", DenyReason.UNKNOWN_INSTRUMENT, f"symbol={s.symbol!r}", s.symbol
+        for name in ("stop_loss", "take_profit"):
+            level = getattr(s, name)
+            if level is not None and not is_finite_positive(level):
+                return "", DenyReason.INVALID_SIGNAL, f"{name}={level!r}", s.symbol
+        if not (isinstance(s.confidence, (int, float)) and 0 <= s.confidence <= 1):
+            return "", DenyReason.INVALID_SIGNAL, f"confidence={s.confidence!r}", s.symbol
+        if s.signal_id in self.signals_seen:
+            return "", DenyReason.DUPLICATE_ID, f"signal_id={s.signal_id!r} seen", s.symbol
+        return None
+
+    def _orders_for(self, s: Signal) -> list[SubmitOrder]:
+        target = s.side
+        if target is SignalSide.SHORT and not self.config.allow_short:
+            target = SignalSide.FLAT
+        held = self.portfolio.quantity(s.symbol) + self._working(s.symbol)
+        want = {SignalSide.LONG: 1, SignalSide.SHORT: -1, SignalSide.FLAT: 0}[target]
+        cmds: list[SubmitOrder] = []
+        have = (held > 0) - (held < 0)
+        if have == want:
+            return cmds
+        if have != 0:
+            side = OrderSide.SELL if held > 0 else OrderSide.BUY
+            cmds.append(self._command(s, 0, side, abs(held), reduce_only=True,
+                                      reason=ExitReason.SIGNAL))
+        if want != 0:
+            side = OrderSide.BUY if want > 0 else OrderSide.SELL
+            qty = self._size(s, side)
+            if qty > 0:
+                cmds.append(self._command(s, 1, side, qty))
+                self._levels[cmds[-1].client_order_id] = (s.stop_loss, s.take_profit)
+        return cmds
+
+    def _size(self, s: Signal, side: OrderSide) -> float:
+        price = self._price(s.symbol, side)
+        if price is None:
+            self._deny(client_order_id(self.account_id, s.signal_id, 1), DenyReason.NO_PRICE,
+                       f"no price for {s.symbol}", s.symbol, signal=s)
+            return 0.0
+        reserved = self._reserved()
+        qty, reason = size_order(self.config.sizing, self.instruments[s.symbol], price,
+                                 self.equity(), self.portfolio.cash - reserved)
+        if reason is not None:
+            self._deny(client_order_id(self.account_id, s.signal_id, 1), reason,
+                       f"sizing {self.config.sizing.mode.value} at {price}", s.symbol,
+                       signal=s)
+        return qty
+
+    def _command(self, s: Signal, leg: int, side: OrderSide, qty: float, *,
+                 reduce_only: bool = False, reason: ExitReason = ExitReason.NONE
+                 ) -> SubmitOrder:
+        now = self.clock.now_ns()
+        return SubmitOrder(self.account_id, client_order_id(self.account_id, s.signal_id, leg),
+                           s.symbol, side, qty, s.ts_event, now, reduce_only=reduce_only,
+                           signal_id=s.signal_id, strategy_id=s.strategy_id, reason=reason)
+
+    # --- protective exits -----------------------------------------------------------------
+    async def check_exits(self) -> list[object]:
+        """Evaluate every open position's protection at current prices; close the ones
+        that trigger with a reduce-only market order. Returns the events produced."""
+        start = len(self.events)
+        live = [p for p in self.protections.values() if not self._working(p.symbol)]
+        prices = [self._exit_price(p) for p in live]
+        reasons = self._exit_policy.evaluate(live, prices, self.clock.now_ns())
+        for prot, reason in zip(live, reasons, strict=True):
+            if reason is ExitReason.NONE:
+                continue
+            qty = self.portfolio.quantity(prot.symbol)
+            if qty == 0:
+                continue
+            now = self.clock.now_ns()
+            key = f"exit:{prot.symbol}:{prot.opened_ns}"
+            coid = client_order_id(self.account_id, key)
+            if coid in self.orders:
+                continue
+            side = OrderSide.SELL if qty > 0 else OrderSide.BUY
+            await self._send(SubmitOrder(self.account_id, coid, prot.symbol, side, abs(qty),
+                                         now, now, reduce_only=True, reason=ExitReason(reason)))
+        return self.events[start:]
+
+    def _exit_price(self, p: Protection) -> float:
+        quote = self.quotes.get(p.symbol)
+        if quote is None:
+            return math.nan
+        return quote[0] if p.direction > 0 else quote[1]
+
+    # --- sending and reconciling ----------------------------------------------------------
+    async def _send(self, cmd: SubmitOrder) -> None:
+        denial = self._pre_checks(cmd)
+        order = Order(cmd)
+        self.orders[cmd.client_order_id] = order
+        if denial is not None:
+            self._apply_to(order, denial)
+            return
+        now = self.clock.now_ns()
+        self._apply_to(order, OrderSubmitted(self.account_id, cmd.client_order_id, now, now))
+        reached = False
+        result = None
+        detail = 
+        for _ in range(self.config.max_send_attempts):
+            try:
+                result = await self.session.call(self.broker.submit, cmd)
+            except BrokerUnavailable as exc:
+                result = None
+                detail = str(exc)
+                break
+            reached = True
+            if result.ok:
+                break
+            if result.code in (ErrorCode.TIMEOUT, ErrorCode.VENUE_ERROR):
+                status = await self._status(cmd.client_order_id)
+                if status is not None:
+                    break          # it did reach the venue: do not send again
+                continue
+            if result.code is ErrorCode.RATE_LIMITED:
+                await self.session.sleep(max(result.retry_after_s, 0.01))
+                continue
+            if result.code in (ErrorCode.SESSION_EXPIRED, ErrorCode.SESSION_NOT_FOUND):
+                continue
+            break                  # a definitive refusal
+        await self.sync()
+        if order.is_terminal or order.status is not OrderStatus.SUBMITTED:
+            return
+        if result is not None and not result.ok and not result.code.retryable:
+            self._reject(order, result.code, result.detail)
+        elif not reached:
+            self._reject(order, ErrorCode.VENUE_ERROR, f"never sent: {detail}")
+        elif result is None or not result.ok:
+            self.unconfirmed.add(cmd.client_order_id)
+
+    def _pre_checks(self, cmd: SubmitOrder) -> OrderDenied | None:
+        inst = self.instruments[cmd.symbol]
+        if not is_finite_positive(cmd.quantity):
+            return self._denial(cmd, DenyReason.INVALID_QUANTITY, f"quantity={cmd.quantity!r}")
+        if not cmd.reduce_only:
+            price = self._price(cmd.symbol, cmd.side)
+            if price is None:
+                return self._denial(cmd, DenyReason.NO_PRICE, f"no price for {cmd.symbol}")
+            if cmd.side is OrderSide.BUY:
+                cost = inst.notional(cmd.quantity, price) * (1 + inst.fees.taker_bps * 1e-4)
+                free = self.portfolio.cash - self._reserved()
+                if cost > free + 1e-9 * max(1.0, cost):
+                    return self._denial(cmd, DenyReason.INSUFFICIENT_FUNDS,
+                                        f"needs {cost:.2f}, free {free:.2f}")
+        if self._pre_trade is not None:
+            return self._pre_trade(cmd, self)
+        return None
+
+    async def _status(self, coid: str) -> OrderReport | None:
+        try:
+            result = await self.session.call(self.broker.order_status, coid)
+        except BrokerUnavailable:
+            return None
+        return result.value if result.ok else None
+
+    async def reconcile(self, coid: str) -> None:
+        """Bring one order in line with the broker's report: add missing acks and fills,
+        then its terminal state. An order the broker never saw is recorded as rejected."""
+        order = self.orders[coid]
+        try:
+            result = await self.session.call(self.broker.order_status, coid)
+        except BrokerUnavailable:
+            return
+        if not result.ok:
+            if result.code is ErrorCode.UNKNOWN_ORDER and not order.is_terminal:
+                self._reject(order, ErrorCode.UNKNOWN_ORDER, "never reached the venue")
+                self.unconfirmed.discard(coid)
+            return
+        report: OrderReport = result.value
+        now = self.clock.now_ns()
+        if order.status is OrderStatus.SUBMITTED and report.status is not OrderStatus.REJECTED:
+            self._apply(OrderAccepted(self.account_id, coid, report.venue_order_id, now, now))
+        for fill in report.fills:
+            self._apply(OrderFilled(self.account_id, coid, report.venue_order_id,
+                                    fill.trade_id, report.symbol, report.side, fill.quantity,
+                                    fill.price, fill.fee, fill.ts_ns, now))
+        terminal = {OrderStatus.CANCELED: OrderCanceled, OrderStatus.EXPIRED: OrderExpired}
+        if report.status in terminal and not order.is_terminal:
+            self._apply(terminal[report.status](self.account_id, coid, now, now))
+        elif report.status is OrderStatus.REJECTED and not order.is_terminal:
+            self._reject(order, report.reject_code or ErrorCode.VENUE_ERROR, report.detail)
+        if order.is_terminal or order.status is not OrderStatus.SUBMITTED:
+            self.unconfirmed.discard(coid)
+
+    async def sync(self) -> None:
+        """Apply the broker's new execution events."""
+        try:
+            result = await self.session.call(self.broker.drain_events)
+        except BrokerUnavailable:
+            return
+        for event in result.value or []:
+            self._apply(event)
+
+    # --- applying events ------------------------------------------------------------------
+    def _apply(self, event: object) -> None:
+        coid = getattr(event, "client_order_id", "")
+        order = self.orders.get(coid)
+        if order is None:
+            self._record(event)              # a venue event for an order we did not send
+            if isinstance(event, OrderFilled):
+                self._on_fill(event, ExitReason.NONE)
+            return
+        self._apply_to(order, event)
+
+    def _apply_to(self, order: Order, event: object) -> None:
+        try:
+            applied = order.apply(event)
+        except InvalidStateTransition:
+            self.unconfirmed.add(order.client_order_id)   # out of order: reconcile later
+            return
+        if not applied:
+            return
+        self._record(event)
+        if isinstance(event, OrderFilled):
+            self._on_fill(event, order.reason)
+
+    def _on_fill(self, fill: OrderFilled, reason: ExitReason) -> None:
+        levels = self._levels.get(fill.client_order_id, (None, None))
+        for ev in self.portfolio.apply_fill(fill, reason):
+            self._record(ev)
+            if isinstance(ev, PositionClosed):
+                self.protections.pop(ev.symbol, None)
+            elif isinstance(ev, PositionOpened):
+                self.protections[ev.symbol] = Protection.for_position(
+                    ev.symbol, 1 if ev.quantity > 0 else -1, ev.avg_price, ev.ts_event,
+                    self.config.exits, *levels)
+
+    def _record(self, event: object) -> None:
+        self.events.append(event)
+        if self._sink is not None:
+            self._sink(event)
+
+    def _denial(self, cmd: SubmitOrder, reason: DenyReason, detail: str) -> OrderDenied:
+        now = self.clock.now_ns()
+        return OrderDenied(self.account_id, cmd.client_order_id, reason, detail, now, now,
+                           cmd.symbol, cmd.signal_id)
+
+    def _deny(self, coid: str, reason: DenyReason, detail: str, symbol: str = "", *,
+              signal: object = None) -> None:
+        now = self.clock.now_ns()
+        self._record(OrderDenied(self.account_id, coid, reason, detail, now, now, symbol,
+                                 getattr(signal, "signal_id", "") or ""))
+
+    def _reject(self, order: Order, code: ErrorCode, detail: str) -> None:
+        now = self.clock.now_ns()
+        self._apply_to(order, OrderRejected(self.account_id, order.client_order_id, code,
+                                            detail, now, now))
+
+    # --- views ----------------------------------------------------------------------------
+    def _price(self, symbol: str, side: OrderSide) -> float | None:
+        quote = self.quotes.get(symbol)
+        if quote is None:
+            return None
+        return quote[1] if side is OrderSide.BUY else quote[0]
+
+    def _working(self, symbol: str) -> float:
+        return sum(o.side.sign * o.leaves_qty for o in self.orders.values()
+                   if o.symbol == symbol and (o.is_open or o.status is OrderStatus.INITIALIZED))
+
+    def _reserved(self) -> float:
+        total = 0.0
+        for o in self.orders.values():
+            if o.is_open and o.side is OrderSide.BUY and not o.reduce_only:
+                price = o.price or self._price(o.symbol, OrderSide.BUY) or 0.0
+                total += self.instruments[o.symbol].notional(o.leaves_qty, price)
+        return total
+
+    def equity(self) -> float:
+        return self.portfolio.equity()
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.broker.interface import Broker, Credentials, OrderReport
 from engine.clock import Clock
@@ -100,17 +101,32 @@ class Account:
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Log in and take cash and positions from the broker's view of the account."""
+        """Log in and take cash and positions from the broker's view of the account.
+        Raises BrokerUnavailable when the broker cannot tell us after every retry."""
         await self.session.login()
-        balances = await self.session.call(self.broker.balances)
-        if balances.ok and balances.value:
-            self.portfolio.cash = balances.value[0].cash
-            self.portfolio.initial_cash = balances.value[0].equity
-        positions = await self.session.call(self.broker.positions)
-        for report in positions.value or []:
+        balances = await self._read(self.broker.balances)
+        if balances:
+            self.portfolio.cash = balances[0].cash
+            self.portfolio.initial_cash = balances[0].equity
+        for report in await self._read(self.broker.positions):
             pos = self.portfolio.position(report.symbol)
             pos.quantity, pos.avg_price = report.quantity, report.avg_price
             pos.opened_ns = self.clock.now_ns()
+
+    async def _read(self, method: Callable[..., Any]) -> Any:
+        """A read-only broker call, retried on transient errors with the session backoff."""
+        result = None
+        for attempt in range(self.config.max_send_attempts):
+            if attempt:
+                await self.session.sleep(max(self.config.session.backoff_s(attempt),
+                                             result.retry_after_s))
+            result = await self.session.call(method)
+            if result.ok:
+                return result.value
+            if not result.code.retryable:
+                break
+        raise BrokerUnavailable(f"account {self.account_id}: {method.__name__} failed "
+                                f"({result.code.value}: {result.detail})")
 
     async def stop(self) -> None:
         await self.sync()
@@ -255,7 +271,7 @@ class Account:
         self._apply_to(order, OrderSubmitted(self.account_id, cmd.client_order_id, now, now))
         reached = False
         result = None
-        detail = 
+        detail = ""
         for _ in range(self.config.max_send_attempts):
             try:
                 result = await self.session.call(self.broker.submit, cmd)
@@ -369,6 +385,8 @@ class Account:
             return
         if not applied:
             return
+        if order.is_terminal:
+            self.unconfirmed.discard(order.client_order_id)
         self._record(event)
         if isinstance(event, OrderFilled):
             self._on_fill(event, order.reason)

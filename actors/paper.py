@@ -1,0 +1,193 @@
+"""A paper-trading session in one process: several accounts on the simulated broker,
+one strategy, synthetic quotes. The Ray runtime hosts the same `Account` and strategy
+classes in actors; this module drives them directly.
+
+Flow per quote: the venue sees it first (resting orders may fill), then every account
+marks its positions and checks its protective exits. Quotes are rolled into bars of
+`bar_seconds`; each finished bar goes to the strategy, and every signal it emits is
+sent to all accounts at once (`asyncio.gather`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from data.synthetic import SyntheticConfig, iter_quote_ticks
+from engine.account import Account, AccountConfig
+from engine.broker import Credentials
+from engine.clock import NANOS_PER_SECOND, SimClock
+from engine.enums import OrderStatus
+from engine.errors import ConfigError
+from engine.exits import ExitConfig
+from engine.instruments import FeeSchedule, Instrument
+from engine.messages import Bar, OrderDenied, PositionClosed, QuoteTick, StrategyFailed
+from engine.sim import FaultConfig, SimAccount, SimBroker
+from engine.sizing import SizingConfig, SizingMode
+from strategies import StrategyHost, create_strategy
+
+# Three accounts sized three ways, so one signal visibly moves a formation.
+DEFAULT_SIZINGS = (
+    SizingConfig(SizingMode.PERCENT_EQUITY, percent=20.0),
+    SizingConfig(SizingMode.FIXED_NOTIONAL, notional=15_000.0),
+    SizingConfig(SizingMode.ALL_CASH),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperConfig:
+    accounts: int = 3
+    symbols: tuple[str, ...] = ("SIM-A", "SIM-B")
+    minutes: int = 390                    # one US equity session
+    bar_seconds: int = 60
+    quote_interval_s: float = 2.0
+    seed: int = 7
+    cash: float = 100_000.0
+    strategy: str = "sma_cross"
+    params: dict[str, str] = field(default_factory=lambda: {"fast": "5", "slow": "20"})
+    exits: ExitConfig = field(default_factory=lambda: ExitConfig(stop_loss_pct=1.0,
+                                                                 trailing_pct=1.5))
+    fault_rate: float = 0.0               # per broker call, spread over fault kinds
+
+    def __post_init__(self) -> None:
+        for key in ("accounts", "minutes", "bar_seconds"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(key, f"{value!r} must be an integer >= 1")
+        if not self.symbols or len(set(self.symbols)) != len(self.symbols):
+            raise ConfigError("symbols", f"{self.symbols!r} must be distinct and non-empty")
+        if not (math.isfinite(self.cash) and self.cash > 0):
+            raise ConfigError("cash", f"{self.cash!r} must be a number > 0")
+        if not 0 <= self.fault_rate <= 0.5:
+            raise ConfigError("fault_rate", f"{self.fault_rate!r} must be within [0, 0.5]")
+
+
+@dataclass(slots=True)
+class PaperResult:
+    accounts: list[Account]
+    broker: SimBroker
+    quotes: int = 0
+    bars: int = 0
+    signals: int = 0
+    failures: list[StrategyFailed] = field(default_factory=list)
+
+
+class _BarBuilder:
+    """Rolls one symbol's quote mids into time bars."""
+
+    def __init__(self, symbol: str, interval_ns: int) -> None:
+        self.symbol, self.interval = symbol, interval_ns
+        self.end = 0
+        self.o = self.h = self.l = self.c = math.nan
+        self.n = 0
+
+    def add(self, ts: int, price: float) -> Bar | None:
+        done = None
+        if self.n and ts >= self.end:
+            done = Bar(self.symbol, self.o, self.h, self.l, self.c, float(self.n),
+                       self.end, ts)
+            self.n = 0
+        if self.n == 0:
+            self.end = (ts // self.interval + 1) * self.interval
+            self.o = self.h = self.l = price
+        self.h, self.l, self.c = max(self.h, price), min(self.l, price), price
+        self.n += 1
+        return done
+
+
+def instruments_for(symbols: tuple[str, ...]) -> list[Instrument]:
+    fees = FeeSchedule(taker_bps=1.0, maker_bps=0.0)
+    return [Instrument(s, price_tick=0.01, qty_step=1.0, min_qty=1.0, fees=fees)
+            for s in symbols]
+
+
+async def run_paper(cfg: PaperConfig,
+                    progress: Callable[[float], None] | None = None) -> PaperResult:
+    synth = SyntheticConfig(seed=cfg.seed, quote_interval_s=cfg.quote_interval_s)
+    clock = SimClock(synth.start_ns)
+    instruments = instruments_for(cfg.symbols)
+    ids = [f"acct-{i + 1}" for i in range(cfg.accounts)]
+    sim_accounts = {a: SimAccount(cfg.cash, api_key=f"key-{a}", secret=f"secret-{a}")
+                    for a in ids}
+    r = cfg.fault_rate
+    faults = FaultConfig(seed=cfg.seed, timeout_rate=r / 2, error_rate=r / 4,
+                         expire_rate=r / 4, retry_after_s=0.0) if r else None
+    broker = SimBroker(instruments, sim_accounts, clock=clock, faults=faults)
+    accounts = [
+        Account(AccountConfig(a, sizing=DEFAULT_SIZINGS[i % len(DEFAULT_SIZINGS)],
+                              exits=cfg.exits),
+                broker, Credentials(a, f"key-{a}", f"secret-{a}"), instruments, clock)
+        for i, a in enumerate(ids)]
+    result = PaperResult(accounts, broker)
+    host = StrategyHost(create_strategy(cfg.strategy, cfg.strategy, dict(cfg.params),
+                                        clock=clock),
+                        on_failure=result.failures.append)
+    await asyncio.gather(*(a.start() for a in accounts))
+    host.start()
+    builders = {s: _BarBuilder(s, cfg.bar_seconds * NANOS_PER_SECOND) for s in cfg.symbols}
+    per_symbol = int(cfg.minutes * 60 / cfg.quote_interval_s)
+    total = per_symbol * len(cfg.symbols)
+    for n, quote in enumerate(iter_quote_ticks(instruments, per_symbol, synth), 1):
+        await _on_quote(quote, clock, broker, accounts, builders, host, result)
+        if progress is not None and n % max(1, total // 20) == 0:
+            progress(n / total)
+    host.stop()
+    broker.set_faults(None)
+    for account in accounts:
+        await account.maintain()
+    result.quotes = total
+    return result
+
+
+async def _on_quote(quote: QuoteTick, clock: SimClock, broker: SimBroker,
+                    accounts: list[Account], builders: dict[str, _BarBuilder],
+                    host: StrategyHost, result: PaperResult) -> None:
+    clock.set_ns(quote.ts_event)
+    broker.on_quote(quote)
+    for account in accounts:
+        account.on_quote(quote)
+        if account.protections or account.unconfirmed:
+            await account.sync()
+            await account.check_exits()
+    bar = builders[quote.symbol].add(quote.ts_event, (quote.bid + quote.ask) / 2)
+    if bar is None:
+        return
+    result.bars += 1
+    for signal in host.bar(bar):
+        result.signals += 1
+        await asyncio.gather(*(a.on_signal(signal) for a in accounts))
+
+
+def summarize(result: PaperResult) -> dict:
+    """Per account figures and open positions, as plain data (JSON-ready)."""
+    rows, positions = [], []
+    for a in result.accounts:
+        pf = a.portfolio
+        closed = [e for e in a.events if isinstance(e, PositionClosed)]
+        wins = sum(1 for e in closed if e.realized_pnl - e.fees > 0)
+        statuses = [o.status for o in a.orders.values()]
+        rows.append({
+            "account": a.account_id,
+            "sizing": a.config.sizing.mode.value,
+            "equity": pf.equity(),
+            "cash": pf.cash,
+            "realized": pf.realized_pnl(),
+            "unrealized": pf.unrealized_pnl(),
+            "fees": pf.fees(),
+            "return_pct": (pf.equity() / pf.initial_cash - 1) * 100,
+            "orders": len(statuses),
+            "filled": statuses.count(OrderStatus.FILLED),
+            "denied": sum(1 for e in a.events if isinstance(e, OrderDenied)),
+            "trades": len(closed),
+            "win_rate_pct": 100.0 * wins / len(closed) if closed else 0.0,
+        })
+        for p in pf.open_positions():
+            mark = pf.marks.get(p.symbol, p.avg_price)
+            positions.append({"account": a.account_id, "symbol": p.symbol,
+                              "quantity": p.quantity, "avg_price": p.avg_price,
+                              "mark": mark, "unrealized": p.unrealized_pnl(mark)})
+    return {"quotes": result.quotes, "bars": result.bars, "signals": result.signals,
+            "strategy_failures": [f.error for f in result.failures],
+            "accounts": rows, "positions": positions}

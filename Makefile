@@ -1,6 +1,6 @@
 # The README's two commands: `make run` and `make test`.
 # Each creates .venv with the project installed if needed, then does its job.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 .PHONY: run test bench lint clean
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python venv is missing: installing Debian's python3-venv"; \
+	  rm -rf $(VENV); apt-get update -qq && apt-get install -y -qq python3-venv && \
+	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)

@@ -132,6 +132,19 @@ class Account:
         await self.sync()
         await self.session.logout()
 
+    async def health(self) -> dict[str, object]:
+        """The account's health as plain data: session state, the broker's own health
+        check, seconds until the token expires, orders awaiting reconciliation."""
+        result = await self.session.health()
+        session = self.session.session
+        expires_in = None if session is None else (
+            (session.expires_ns - self.clock.now_ns()) / 1e9)
+        return {"account_id": self.account_id, "session": self.session.state.value,
+                "broker_ok": bool(result.ok and result.value and result.value.ok),
+                "broker_latency_ms": result.value.latency_ms if result.ok else None,
+                "token_expires_in_s": expires_in, "unconfirmed": len(self.unconfirmed),
+                "open_orders": len(self.open_orders())}
+
     async def maintain(self) -> None:
         """Periodic upkeep: refresh the session, take new events, reconcile unknown orders."""
         await self.session.ensure()

@@ -297,6 +297,20 @@ def test_session_is_refreshed_before_the_token_expires():
     assert rig.account.session.refreshes == 1 and rig.account.session.logins == 1
 
 
+def test_health_reports_session_broker_and_token_expiry():
+    async def go():
+        rig = Rig(ttl=100.0)
+        before = await rig.account.health()
+        await rig.account.start()
+        rig.clock.advance(40.0)
+        return before, await rig.account.health()
+    before, after = run(go())
+    assert before["session"] == "DISCONNECTED" and before["token_expires_in_s"] is None
+    assert after["session"] == "CONNECTED" and after["broker_ok"] is True
+    assert after["token_expires_in_s"] == pytest.approx(60.0)
+    assert SECRET not in repr(after)
+
+
 def test_an_expired_session_logs_in_again_and_the_order_still_goes_through():
     async def go():
         rig = Rig(ttl=100.0, session=SessionConfig(refresh_margin_s=0.0))

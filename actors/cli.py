@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
@@ -27,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text, module in _COMMANDS:
-        configure: Callable[[argparse.ArgumentParser], None] = getattr(
-            __import__(module, fromlist=["configure"]), "configure")
+        configure: Callable[[argparse.ArgumentParser], None] = (
+            importlib.import_module(module).configure)
         child = sub.add_parser(name, help=help_text, description=help_text,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
         configure(child)

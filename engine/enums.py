@@ -132,6 +132,8 @@ class DenyReason(str, Enum):
     TRADING_HALTED = "TRADING_HALTED"
     NOT_CONNECTED = "NOT_CONNECTED"
     NOTHING_TO_DO = "NOTHING_TO_DO"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"    # no risk limits for the account: fail closed
+    KILL_SWITCH = "KILL_SWITCH"            # a kill switch (account or fleet) is on
 
 
 class ExitReason(IntEnum):

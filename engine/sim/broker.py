@@ -22,8 +22,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.broker.interface import (Balance, Broker, BrokerResult, Credentials, Health,
-                                     OrderReport, PositionReport, Session)
+from engine.broker.interface import (
+    Balance,
+    Broker,
+    BrokerResult,
+    Credentials,
+    Health,
+    OrderReport,
+    PositionReport,
+    Session,
+)
 from engine.broker.registry import register_broker
 from engine.clock import NANOS_PER_SECOND, Clock, LiveClock
 from engine.enums import ErrorCode

@@ -36,14 +36,30 @@ from engine.clock import Clock
 from engine.enums import ErrorCode, LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
 from engine.errors import InvalidInput, UnknownName
 from engine.instruments import Instrument, require_finite
-from engine.messages import (Bar, ModifyOrder, OrderAccepted, OrderCanceled, OrderExpired,
-                             OrderFilled, OrderRejected, OrderUpdated, QuoteTick, SubmitOrder,
-                             TradeTick)
+from engine.messages import (
+    Bar,
+    ModifyOrder,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderUpdated,
+    QuoteTick,
+    SubmitOrder,
+    TradeTick,
+)
 from engine.positions import Portfolio
 from engine.sim.account import AccountBook, SimAccount
 from engine.sim.models import BarFillRule, FillModel, Touch, marketable
-from engine.sim.venue_order import (Refusal, SimOrder, is_valid_client_id, modified,
-                                    parse_submit, rejected_record)
+from engine.sim.venue_order import (
+    Refusal,
+    SimOrder,
+    is_valid_client_id,
+    modified,
+    parse_submit,
+    rejected_record,
+)
 
 S = OrderStatus
 

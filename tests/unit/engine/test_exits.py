@@ -41,7 +41,7 @@ def test_trailing_stop_follows_the_high_and_never_loosens():
         assert policy.evaluate([p], [px], 0) == [ExitReason.NONE]
         stops.append(p.trail_stop)
     assert stops == pytest.approx([90.0, 99.0, 99.0, 108.0, 108.0])
-    assert all(b >= a for a, b in zip(stops, stops[1:]))
+    assert all(b >= a for a, b in zip(stops, stops[1:], strict=False))
     assert policy.evaluate([p], [108.0], 0) == [ExitReason.TRAILING_STOP]
 
 

@@ -313,7 +313,7 @@ def test_closed_round_trips_add_up_to_the_realized_pnl_and_fees_when_flat(fills)
     assert sum(c.realized_pnl for c in closed) == pytest.approx(pos.realized_pnl, abs=1e-6)
     assert sum(c.fees for c in closed) == pytest.approx(pos.fees, abs=1e-9)
     prices = [float(px) for _, _, px, _ in fills] + [100.0]
-    for earlier, later in zip(closed, closed[1:]):
+    for earlier, later in zip(closed, closed[1:], strict=False):
         assert earlier.ts_event <= later.opened_ns
     for c in closed:
         assert c.entry_qty != 0

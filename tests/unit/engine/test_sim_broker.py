@@ -13,12 +13,17 @@ from engine.clock import SimClock
 from engine.enums import ErrorCode, OrderSide, OrderStatus, OrderType
 from engine.errors import ConfigError, InvalidInput
 from engine.instruments import FeeSchedule, Instrument
-from engine.messages import (Bar, ModifyOrder, OrderFilled, QuoteTick, SubmitOrder,
-                             TradeTick)
-from engine.sim import (Fault, FaultConfig, FaultInjector, FillModel, LatencyModel,
-                        SimAccount, SimBroker)
-from tests.unit.engine.broker_contract import (BrokerContract, ContractSetup, replay_events,
-                                               run)
+from engine.messages import Bar, ModifyOrder, OrderFilled, QuoteTick, SubmitOrder, TradeTick
+from engine.sim import (
+    Fault,
+    FaultConfig,
+    FaultInjector,
+    FillModel,
+    LatencyModel,
+    SimAccount,
+    SimBroker,
+)
+from tests.unit.engine.broker_contract import BrokerContract, ContractSetup, replay_events, run
 
 T0 = 1_704_189_600 * 1_000_000_000          # 2024-01-02 10:00:00 UTC
 SYM = "XYZ"

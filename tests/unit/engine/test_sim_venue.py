@@ -9,16 +9,32 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engine.clock import SimClock
-from engine.enums import (ErrorCode, LiquiditySide, OrderSide, OrderStatus, OrderType,
-                          TimeInForce)
+from engine.enums import ErrorCode, LiquiditySide, OrderSide, OrderStatus, OrderType, TimeInForce
 from engine.errors import InvalidInput, UnknownName
 from engine.instruments import FeeSchedule, Instrument
-from engine.messages import (Bar, ModifyOrder, OrderAccepted, OrderCanceled, OrderExpired,
-                             OrderFilled, OrderRejected, OrderUpdated, QuoteTick, SubmitOrder,
-                             TradeTick)
+from engine.messages import (
+    Bar,
+    ModifyOrder,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderUpdated,
+    QuoteTick,
+    SubmitOrder,
+    TradeTick,
+)
 from engine.orders import Order
-from engine.sim import (BarFillRule, BpsSlippage, FillModel, FixedTickSlippage, ScheduleFees,
-                        SimAccount, SimVenue)
+from engine.sim import (
+    BarFillRule,
+    BpsSlippage,
+    FillModel,
+    FixedTickSlippage,
+    ScheduleFees,
+    SimAccount,
+    SimVenue,
+)
 from tests.unit.engine.broker_contract import replay_events
 
 T0 = 1_704_189_600 * 1_000_000_000          # 2024-01-02 10:00:00 UTC

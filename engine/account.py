@@ -26,13 +26,16 @@ from engine.enums import DenyReason, ErrorCode, ExitReason, OrderSide, OrderStat
 from engine.errors import BrokerUnavailable, ConfigError, InvalidStateTransition
 from engine.exits import ExitConfig, ExitPolicy, PlainExitPolicy, Protection
 from engine.instruments import Instrument, is_finite_positive, require_finite
+from engine.intents import plan
 from engine.messages import (
     Bar,
     OrderAccepted,
     OrderCanceled,
+    OrderCancelRejected,
     OrderDenied,
     OrderExpired,
     OrderFilled,
+    OrderPendingCancel,
     OrderRejected,
     OrderSubmitted,
     PositionClosed,
@@ -174,8 +177,29 @@ class Account:
             self._deny(*denial, signal=signal)
             return self.events[start:]
         self.signals_seen.add(signal.signal_id)
-        for cmd in self._orders_for(signal):
-            await self._send(cmd)
+        await self._settle(signal.symbol)
+        target = signal.side
+        if target is SignalSide.SHORT and not self.config.allow_short:
+            target = SignalSide.FLAT
+        want = {SignalSide.LONG: 1, SignalSide.SHORT: -1, SignalSide.FLAT: 0}[target]
+        steps = plan(want, self.portfolio.quantity(signal.symbol), self._live(signal.symbol))
+        for coid in steps.cancel:
+            await self.cancel(coid)
+        if steps.cancel:   # a cancel may have lost the race to a fill: plan again
+            steps = plan(want, self.portfolio.quantity(signal.symbol),
+                         self._live(signal.symbol))
+        if steps.close_qty > 0:
+            side = OrderSide.SELL if self.portfolio.quantity(signal.symbol) > 0 \
+                else OrderSide.BUY
+            await self._send(self._command(signal, 0, side, steps.close_qty,
+                                           reduce_only=True, reason=ExitReason.SIGNAL))
+        if steps.open:
+            side = OrderSide.BUY if want > 0 else OrderSide.SELL
+            qty = self._size(signal, side)
+            if qty > 0:
+                cmd = self._command(signal, 1, side, qty)
+                self._levels[cmd.client_order_id] = (signal.stop_loss, signal.take_profit)
+                await self._send(cmd)
         return self.events[start:]
 
     def _check_signal(self, s: object) -> tuple[str, DenyReason, str, str] | None:
@@ -196,28 +220,6 @@ class Account:
         if s.signal_id in self.signals_seen:
             return "", DenyReason.DUPLICATE_ID, f"signal_id={s.signal_id!r} seen", s.symbol
         return None
-
-    def _orders_for(self, s: Signal) -> list[SubmitOrder]:
-        target = s.side
-        if target is SignalSide.SHORT and not self.config.allow_short:
-            target = SignalSide.FLAT
-        held = self.portfolio.quantity(s.symbol) + self._working(s.symbol)
-        want = {SignalSide.LONG: 1, SignalSide.SHORT: -1, SignalSide.FLAT: 0}[target]
-        cmds: list[SubmitOrder] = []
-        have = (held > 0) - (held < 0)
-        if have == want:
-            return cmds
-        if have != 0:
-            side = OrderSide.SELL if held > 0 else OrderSide.BUY
-            cmds.append(self._command(s, 0, side, abs(held), reduce_only=True,
-                                      reason=ExitReason.SIGNAL))
-        if want != 0:
-            side = OrderSide.BUY if want > 0 else OrderSide.SELL
-            qty = self._size(s, side)
-            if qty > 0:
-                cmds.append(self._command(s, 1, side, qty))
-                self._levels[cmds[-1].client_order_id] = (s.stop_loss, s.take_profit)
-        return cmds
 
     def _size(self, s: Signal, side: OrderSide) -> float:
         price = self._price(s.symbol, side)
@@ -247,7 +249,7 @@ class Account:
         """Evaluate every open position's protection at current prices; close the ones
         that trigger with a reduce-only market order. Returns the events produced."""
         start = len(self.events)
-        live = [p for p in self.protections.values() if not self._working(p.symbol)]
+        live = [p for p in self.protections.values() if not self._live(p.symbol)]
         prices = [self._exit_price(p) for p in live]
         reasons = self._exit_policy.evaluate(live, prices, self.clock.now_ns())
         for prot, reason in zip(live, reasons, strict=True):
@@ -316,6 +318,24 @@ class Account:
         elif result is None or not result.ok:
             self.unconfirmed.add(cmd.client_order_id)
 
+    async def cancel(self, coid: str) -> None:
+        """Ask the broker to cancel one working order and take the outcome. A cancel whose
+        answer is lost leaves the order PENDING_CANCEL in `unconfirmed` for `maintain()`."""
+        order = self.orders.get(coid)
+        if order is None or not order.is_open or order.status is OrderStatus.PENDING_CANCEL:
+            return
+        now = self.clock.now_ns()
+        self._apply_to(order, OrderPendingCancel(self.account_id, coid, now, now))
+        try:
+            await self.session.call(self.broker.cancel, coid)
+        except BrokerUnavailable:
+            pass
+        await self.sync()
+        if order.status is OrderStatus.PENDING_CANCEL:
+            await self.reconcile(coid)
+        if order.status is OrderStatus.PENDING_CANCEL:
+            self.unconfirmed.add(coid)
+
     def _pre_checks(self, cmd: SubmitOrder) -> OrderDenied | None:
         inst = self.instruments[cmd.symbol]
         if not is_finite_positive(cmd.quantity):
@@ -362,13 +382,21 @@ class Account:
             self._apply(OrderFilled(self.account_id, coid, report.venue_order_id,
                                     fill.trade_id, report.symbol, report.side, fill.quantity,
                                     fill.price, fill.fee, fill.ts_ns, now))
+        if order.status is OrderStatus.PENDING_CANCEL and report.status.is_open:
+            self._apply(OrderCancelRejected(self.account_id, coid, "still working", now, now))
         terminal = {OrderStatus.CANCELED: OrderCanceled, OrderStatus.EXPIRED: OrderExpired}
         if report.status in terminal and not order.is_terminal:
             self._apply(terminal[report.status](self.account_id, coid, now, now))
         elif report.status is OrderStatus.REJECTED and not order.is_terminal:
             self._reject(order, report.reject_code or ErrorCode.VENUE_ERROR, report.detail)
-        if order.is_terminal or order.status is not OrderStatus.SUBMITTED:
+        if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL):
             self.unconfirmed.discard(coid)
+
+    async def _settle(self, symbol: str) -> None:
+        """Reconcile the symbol's orders of unknown fate before deciding anything on it."""
+        for coid in sorted(self.unconfirmed):
+            if self.orders[coid].symbol == symbol:
+                await self.reconcile(coid)
 
     async def sync(self) -> None:
         """Apply the broker's new execution events."""
@@ -443,9 +471,10 @@ class Account:
             return None
         return quote[1] if side is OrderSide.BUY else quote[0]
 
-    def _working(self, symbol: str) -> float:
-        return sum(o.side.sign * o.leaves_qty for o in self.orders.values()
-                   if o.symbol == symbol and (o.is_open or o.status is OrderStatus.INITIALIZED))
+    def _live(self, symbol: str) -> list[Order]:
+        """The symbol's orders that may still fill."""
+        return [o for o in self.orders.values()
+                if o.symbol == symbol and (o.is_open or o.status is OrderStatus.INITIALIZED)]
 
     def _reserved(self) -> float:
         total = 0.0

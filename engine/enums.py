@@ -154,3 +154,26 @@ class SessionState(str, Enum):
     CONNECTED = "CONNECTED"
     BACKOFF = "BACKOFF"
     FAILED = "FAILED"
+
+
+class TradingState(str, Enum):
+    """What the risk gate lets through for an account or the whole fleet."""
+
+    ACTIVE = "ACTIVE"        # every check applies, nothing more
+    REDUCING = "REDUCING"    # only orders that reduce a position pass
+    HALTED = "HALTED"        # only reduce-only orders pass
+
+    @property
+    def rank(self) -> int:
+        return _STATE_RANK[self]
+
+
+_STATE_RANK = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+class StateCause(str, Enum):
+    DAILY_LOSS = "DAILY_LOSS"
+    DRAWDOWN = "DRAWDOWN"
+    KILL_SWITCH = "KILL_SWITCH"
+    NEW_DAY = "NEW_DAY"      # the daily loss latch cleared at a new UTC day
+    RESET = "RESET"          # drawdown reset, or kill switch released

@@ -19,7 +19,9 @@ from engine.enums import (
     OrderType,
     SessionState,
     SignalSide,
+    StateCause,
     TimeInForce,
+    TradingState,
 )
 
 message = dataclass(frozen=True, slots=True)
@@ -281,6 +283,18 @@ class SessionChanged:
     ts_init: int
 
 
+@message
+class TradingStateChanged:
+    """An account's (or, with account_id "*", the fleet's) trading state changed."""
+
+    account_id: str
+    state: TradingState
+    cause: StateCause
+    detail: str
+    ts_event: int
+    ts_init: int
+
+
 ORDER_EVENTS = (
     OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled,
     OrderPendingCancel, OrderCancelRejected, OrderCanceled, OrderExpired, OrderUpdated,
@@ -288,4 +302,5 @@ ORDER_EVENTS = (
 ALL_MESSAGES = (
     QuoteTick, TradeTick, Bar, Signal, StrategyFailed, SubmitOrder, CancelOrder, ModifyOrder,
     *ORDER_EVENTS, PositionOpened, PositionChanged, PositionClosed, SessionChanged,
+    TradingStateChanged,
 )

@@ -406,3 +406,33 @@ def test_credentials_never_appear_in_events_or_reprs():
     blob += orjson.dumps([repr(rig.account), repr(rig.account.session),
                           repr(rig.account.session.session), repr(rig.broker)])
     assert SECRET.encode() not in blob and b"key" not in blob.replace(b"keys", b"")
+
+
+# --- working orders and a changing target -------------------------------------------------
+
+def test_flat_signal_while_an_entry_is_still_working_cancels_the_entry():
+    async def go():
+        rig = Rig()
+        await rig.account.start()
+        rig.account.on_quote(QuoteTick("SPY", 99.99, 100.01, 10, 10, T0, T0))  # venue has none
+        await rig.account.on_signal(rig.signal(SignalSide.LONG))
+        entry = next(iter(rig.account.orders.values()))
+        assert entry.status is OrderStatus.ACCEPTED          # resting: no venue price yet
+        events = await rig.account.on_signal(rig.signal(SignalSide.FLAT))
+        return rig, entry, events
+    rig, entry, events = run(go())
+    assert entry.status is OrderStatus.CANCELED
+    assert [o for o in rig.account.orders.values() if o.reduce_only] == []
+    assert rig.broker.venue.open_orders("A1") == []
+    assert not kinds(events, OrderDenied)
+
+
+def test_long_signal_while_an_entry_is_working_sends_nothing_more():
+    async def go():
+        rig = Rig()
+        await rig.account.start()
+        rig.account.on_quote(QuoteTick("SPY", 99.99, 100.01, 10, 10, T0, T0))
+        await rig.account.on_signal(rig.signal(SignalSide.LONG))
+        return rig, await rig.account.on_signal(rig.signal(SignalSide.LONG))
+    rig, events = run(go())
+    assert events == [] and len(rig.account.orders) == 1

@@ -1,0 +1,341 @@
+"""Numba kernels of the risk package: fleet sizing, trailing stops and exit evaluation.
+
+Each kernel takes a struct of arrays (float64 prices and amounts, int64 codes and
+nanosecond times; any integer dtype works for the codes) plus scalars, handles every row
+in one call, and reports per row with an integer code from `risk.codes`. Kernels never
+raise: bad input is a status code on the rows it concerns, and they compile with
+`error_model="numpy"` so that a zero divisor gives inf or NaN, never ZeroDivisionError.
+
+Each docstring names the plain-Python reference the kernel is held to. The references live
+in `tests/unit/risk/reference.py`; property tests (hypothesis) hold kernel and reference
+together on random arrays with NaN, infinities, zeros and negative values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from engine.enums import ExitReason
+from risk.codes import SizeStatus, SizingModeCode, TrailMode
+
+# Numba freezes module-level integers as compile-time constants.
+_OK = int(SizeStatus.OK)
+_CAPPED_MAX_QTY = int(SizeStatus.CAPPED_MAX_QTY)
+_CAPPED_MAX_NOTIONAL = int(SizeStatus.CAPPED_MAX_NOTIONAL)
+_CAPPED_CASH = int(SizeStatus.CAPPED_CASH)
+_BELOW_MIN_QTY = int(SizeStatus.BELOW_MIN_QTY)
+_BELOW_MIN_NOTIONAL = int(SizeStatus.BELOW_MIN_NOTIONAL)
+_INSUFFICIENT_CASH = int(SizeStatus.INSUFFICIENT_CASH)
+_INVALID_PRICE = int(SizeStatus.INVALID_PRICE)
+_INVALID_INSTRUMENT = int(SizeStatus.INVALID_INSTRUMENT)
+_INVALID_MODE = int(SizeStatus.INVALID_MODE)
+_INVALID_PARAM = int(SizeStatus.INVALID_PARAM)
+_INVALID_EQUITY = int(SizeStatus.INVALID_EQUITY)
+_INVALID_CASH = int(SizeStatus.INVALID_CASH)
+_INVALID_LIMIT = int(SizeStatus.INVALID_LIMIT)
+_INVALID_STOP = int(SizeStatus.INVALID_STOP)
+_INVALID_ATR = int(SizeStatus.INVALID_ATR)
+_SIZE_OVERFLOW = int(SizeStatus.SIZE_OVERFLOW)
+
+_FIXED_QUANTITY = int(SizingModeCode.FIXED_QUANTITY)
+_FIXED_NOTIONAL = int(SizingModeCode.FIXED_NOTIONAL)
+_PERCENT_EQUITY = int(SizingModeCode.PERCENT_EQUITY)
+_ALL_CASH = int(SizingModeCode.ALL_CASH)
+_FIXED_FRACTIONAL = int(SizingModeCode.FIXED_FRACTIONAL)
+_VOLATILITY_TARGET = int(SizingModeCode.VOLATILITY_TARGET)
+
+_TRAIL_PERCENT = int(TrailMode.PERCENT)
+_TRAIL_ABSOLUTE = int(TrailMode.ABSOLUTE)
+_TRAIL_ATR = int(TrailMode.ATR)
+
+_EXIT_NONE = int(ExitReason.NONE)
+_EXIT_STOP_LOSS = int(ExitReason.STOP_LOSS)
+_EXIT_TAKE_PROFIT = int(ExitReason.TAKE_PROFIT)
+_EXIT_TRAILING_STOP = int(ExitReason.TRAILING_STOP)
+_EXIT_MAX_HOLDING_TIME = int(ExitReason.MAX_HOLDING_TIME)
+_EXIT_BREAK_EVEN = int(ExitReason.BREAK_EVEN)
+
+_GRID_EPS = 1e-9           # engine.instruments' grid tolerance, in steps (absolute part)
+_GRID_REL_EPS = 1e-14      # and its relative part, for float noise on large unit counts
+_MAX_STEP_DECIMALS = 17
+_MAX_GRID_UNITS = 2.0 ** 52    # beyond this float64 cannot count steps of the grid exactly
+
+
+# --- sizing ---------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def step_scale_nb(qty_step: float) -> float:
+    """10**d for the fewest decimals d that write `qty_step` exactly (0.001 -> 1000.0),
+    or 0.0 when no d <= 17 does.
+
+    The same d as `engine.instruments._decimals` (the decimals of the step's shortest
+    repr): a d-decimal value round-trips through float64 exactly when
+    round(step x 10**d) / 10**d == step.
+    """
+    scale = 1.0
+    for _ in range(_MAX_STEP_DECIMALS + 1):
+        if np.floor(qty_step * scale + 0.5) / scale == qty_step:
+            return scale
+        scale *= 10.0
+    return 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def floor_units_nb(qty: float, qty_step: float) -> float:
+    """Whole steps in `qty` (>= 0), as `engine.instruments.Instrument.floor_qty` counts
+    them: the nearest whole number when `qty / step` is within 1e-9 + 1e-14 x |units| of it
+    (float noise), otherwise rounded down."""
+    units = qty / qty_step
+    nearest = np.floor(units + 0.5)
+    if abs(units - nearest) <= _GRID_EPS + _GRID_REL_EPS * abs(units):
+        return nearest
+    return np.floor(units)
+
+
+@njit(cache=True, error_model="numpy")
+def units_to_qty_nb(units: float, qty_step: float, scale: float) -> float:
+    """`units` steps as a quantity, rounded to the step's decimals as
+    `engine.instruments.Instrument.floor_qty` does (0.30000000000000004 -> 0.3)."""
+    if scale == 0.0:
+        return units * qty_step
+    return np.floor(units * qty_step * scale + 0.5) / scale
+
+
+@njit(cache=True, error_model="numpy")
+def size_fleet_nb(equity, free_cash, mode, param, max_qty, max_notional,
+                  price, stop_price, atr, qty_step, min_qty, min_notional, multiplier,
+                  taker_fee_bps):
+    """Size one entry signal for every account of a fleet; returns (qty, status).
+
+    Reference: `tests.unit.risk.reference.size_fleet_reference`, and
+    `engine.sizing.size_order` for the modes they share (FIXED_QUANTITY, FIXED_NOTIONAL,
+    PERCENT_EQUITY, and ALL_CASH without fixed per-order or per-unit fees).
+
+    Per account (arrays of length N): equity, free_cash (float64), mode (int,
+    `risk.codes.SizingModeCode`), param (the mode's parameter), max_qty and max_notional
+    (float64 caps, +inf = no cap).
+    Scalars of the signal and instrument: price (entry), stop_price (FIXED_FRACTIONAL),
+    atr (VOLATILITY_TARGET, in price units), qty_step, min_qty, min_notional, multiplier,
+    taker_fee_bps (negative rebates count as 0, as in engine.sizing).
+
+    Per row:
+    1. the raw size from the mode (formulas in `risk.codes`);
+    2. the smallest of raw size, max_qty, max_notional / (price x mult) and
+       free_cash / (price x mult x (1 + taker)); status names the cap that won (strictly
+       below the raw size);
+    3. SIZE_OVERFLOW when that size is 2**52 or more units of the step's last decimal
+       (float64 could not count the steps); otherwise rounded toward zero onto qty_step
+       and written with the step's decimals, exactly as Instrument.floor_qty (a size
+       within float noise below a whole number of steps counts as that number,
+       `floor_units_nb`); if that tolerance lifted the result over a cap, or the float
+       cost of an exact fit rounds above it, it is lowered one step at a time, so the
+       result never breaks a cap:
+       qty <= max_qty, qty x price x mult <= max_notional and
+       qty x price x mult x (1 + taker) <= free_cash (evaluated left to right);
+    4. zero when qty <= 0 or qty < min_qty (BELOW_MIN_QTY) or qty x price x mult <
+       min_notional (BELOW_MIN_NOTIONAL); INSUFFICIENT_CASH instead when the cash cap
+       won in step 2.
+    Invalid inputs give qty 0 and an INVALID_* status (see `risk.codes.SizeStatus`); so do
+    products that under- or overflow (price x multiplier, |price - stop| x multiplier,
+    ATR x multiplier).
+    """
+    n = equity.shape[0]
+    qty = np.zeros(n, dtype=np.float64)
+    status = np.empty(n, dtype=np.int8)
+
+    if not (math.isfinite(price) and price > 0.0):
+        status[:] = _INVALID_PRICE
+        return qty, status
+    if not (math.isfinite(qty_step) and qty_step > 0.0
+            and math.isfinite(multiplier) and multiplier > 0.0
+            and math.isfinite(min_qty) and min_qty >= 0.0
+            and math.isfinite(min_notional) and min_notional >= 0.0
+            and math.isfinite(taker_fee_bps)):
+        status[:] = _INVALID_INSTRUMENT
+        return qty, status
+
+    unit_value = price * multiplier
+    taker = max(taker_fee_bps, 0.0) * 1e-4
+    if not (unit_value > 0.0 and unit_value * (1.0 + taker) < np.inf):
+        status[:] = _INVALID_INSTRUMENT                 # the products under- or overflow
+        return qty, status
+    cost_per_unit = unit_value * (1.0 + taker)
+    scale = step_scale_nb(qty_step)
+    stop_distance = abs(price - stop_price)
+    stop_ok = (math.isfinite(stop_price) and stop_price > 0.0
+               and stop_distance * multiplier > 0.0 and stop_distance * multiplier < np.inf)
+    atr_ok = math.isfinite(atr) and atr * multiplier > 0.0 and atr * multiplier < np.inf
+
+    for i in range(n):
+        m = mode[i]
+        p = param[i]
+        cash = free_cash[i]
+        eq = equity[i]
+        cap_qty = max_qty[i]
+        cap_notional = max_notional[i]
+
+        if m < _FIXED_QUANTITY or m > _VOLATILITY_TARGET:
+            status[i] = _INVALID_MODE
+            continue
+        if m != _ALL_CASH and not (math.isfinite(p) and p > 0.0):
+            status[i] = _INVALID_PARAM
+            continue
+        if not math.isfinite(cash):
+            status[i] = _INVALID_CASH
+            continue
+        if not (cap_qty > 0.0 and cap_notional > 0.0):     # NaN fails too
+            status[i] = _INVALID_LIMIT
+            continue
+        if cash <= 0.0:
+            status[i] = _INSUFFICIENT_CASH
+            continue
+        uses_equity = (m == _PERCENT_EQUITY or m == _FIXED_FRACTIONAL
+                       or m == _VOLATILITY_TARGET)
+        if uses_equity and not (math.isfinite(eq) and eq > 0.0):
+            status[i] = _INVALID_EQUITY
+            continue
+
+        if m == _FIXED_QUANTITY:
+            raw = p
+        elif m == _FIXED_NOTIONAL:
+            raw = p / unit_value
+        elif m == _PERCENT_EQUITY:
+            raw = eq * p / 100.0 / unit_value
+        elif m == _ALL_CASH:
+            raw = cash / cost_per_unit
+        elif m == _FIXED_FRACTIONAL:
+            if not stop_ok:
+                status[i] = _INVALID_STOP
+                continue
+            raw = eq * p / (stop_distance * multiplier)
+        else:
+            if not atr_ok:
+                status[i] = _INVALID_ATR
+                continue
+            raw = eq * p / (atr * multiplier)
+        if not math.isfinite(raw):
+            status[i] = _INVALID_PARAM
+            continue
+
+        # the tightest cap, as selects rather than branches (caps bind unpredictably)
+        notional_cap = cap_notional / unit_value
+        cash_cap = cash / cost_per_unit
+        capped = cap_qty < raw
+        target = cap_qty if capped else raw
+        code = _CAPPED_MAX_QTY if capped else _OK
+        capped = notional_cap < target
+        target = notional_cap if capped else target
+        code = _CAPPED_MAX_NOTIONAL if capped else code
+        capped = cash_cap < target
+        target = cash_cap if capped else target
+        code = _CAPPED_CASH if capped else code
+
+        grid_units = target * scale if scale > 0.0 else target / qty_step
+        if grid_units >= _MAX_GRID_UNITS:
+            status[i] = _SIZE_OVERFLOW
+            continue
+        units = floor_units_nb(target, qty_step)
+        q = units_to_qty_nb(units, qty_step, scale)
+        while units > 0.0 and (q > cap_qty or q * price * multiplier > cap_notional
+                               or q * price * multiplier * (1.0 + taker) > cash):
+            units -= 1.0
+            q = units_to_qty_nb(units, qty_step, scale)
+
+        if q <= 0.0 or q < min_qty:
+            status[i] = _INSUFFICIENT_CASH if code == _CAPPED_CASH else _BELOW_MIN_QTY
+            continue
+        if q * price * multiplier < min_notional:
+            status[i] = _INSUFFICIENT_CASH if code == _CAPPED_CASH else _BELOW_MIN_NOTIONAL
+            continue
+        qty[i] = q
+        status[i] = code
+    return qty, status
+
+
+# --- trailing stops and exits ---------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def trail_and_exit_nb(direction, entry, stop, take, trail_mode, trail_param, atr, activation,
+                      best, trail_stop, be_trigger, opened_ns, max_holding_ns, price, now_ns):
+    """Move the trailing stops of a batch of positions to one tick of prices and say which
+    positions must exit; returns the ExitReason code per row (int8).
+
+    Reference: `engine.exits.PlainExitPolicy` for the percent trail (rows built by
+    `risk.exits.pack_protections`), and `tests.unit.risk.reference.trail_and_exit_reference`
+    for every mode.
+
+    Arrays of length N: direction (+1 long, -1 short), entry, stop and take (absolute
+    prices, NaN = none), trail_mode (`risk.codes.TrailMode`), trail_param (percent, price
+    offset or ATR multiple), atr (price units, used by TrailMode.ATR), activation (price
+    the best price must reach before the trail starts, NaN = from the start; for an
+    activation profit pass entry +/- that profit), best (high-water mark of a long,
+    low-water mark of a short; updated in place), trail_stop (NaN = not set yet; updated
+    in place), be_trigger (favourable move from entry, in price units, after which the
+    stop is at entry; NaN = off), opened_ns and max_holding_ns (int64; a limit <= 0 = off),
+    price (the price an exit would trade at); scalar now_ns.
+
+    Per row, in this order (the order of PlainExitPolicy):
+    0. a price that is NaN, infinite or <= 0, or a direction other than +1/-1: NONE, and
+       nothing is updated;
+    1. best and trail: when the row trails (trail_mode 1-3 with a finite trail_param > 0,
+       and a finite ATR > 0 for mode 3) or has a break-even trigger, a price better than
+       best becomes the new best (a NaN best never moves, as in PlainExitPolicy). On a new
+       best of a trailing row whose best has reached the activation price, the candidate
+       stop is best x (1 - d x param / 100), best - d x param or best - d x param x ATR,
+       and it replaces trail_stop only when trail_stop is NaN or the candidate is tighter:
+       the trailing stop never loosens;
+    2. STOP_LOSS when d x (price - stop) <= 0;
+    3. TAKE_PROFIT when d x (price - take) >= 0;
+    4. TRAILING_STOP when d x (price - trail_stop) <= 0 (whatever the trail_mode);
+    5. BREAK_EVEN when be_trigger >= 0, d x (best - entry) >= be_trigger and
+       d x (price - entry) <= 0;
+    6. MAX_HOLDING_TIME when max_holding_ns > 0 and now_ns - opened_ns >= max_holding_ns;
+    otherwise NONE.
+    """
+    n = price.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    # Written without branches (selects only) so that LLVM vectorises the loop: the
+    # state is stored back on every row, unchanged where nothing moved.
+    for i in range(n):
+        px = price[i]
+        d = np.float64(direction[i])
+        live = (px > 0.0) & (px < np.inf) & ((d == 1.0) | (d == -1.0))   # NaN fails
+        mode = trail_mode[i]
+        param = trail_param[i]
+        row_atr = atr[i]
+        be = be_trigger[i]
+        trails = (((mode == _TRAIL_PERCENT) | (mode == _TRAIL_ABSOLUTE)
+                   | ((mode == _TRAIL_ATR) & (row_atr > 0.0) & (row_atr < np.inf)))
+                  & (param > 0.0) & (param < np.inf))
+        arms = be >= 0.0
+
+        # 1. best price and trailing stop
+        old_best = best[i]
+        new_best = live & (trails | arms) & ((px - old_best) * d > 0.0)
+        b = px if new_best else old_best
+        best[i] = b
+        act = activation[i]
+        activated = (act != act) | ((px - act) * d >= 0.0)            # NaN = no activation
+        candidate = px - d * param * row_atr
+        candidate = px - d * param if mode == _TRAIL_ABSOLUTE else candidate
+        candidate = px * (1.0 - d * param / 100.0) if mode == _TRAIL_PERCENT else candidate
+        old_trail = trail_stop[i]
+        tighten = (new_best & trails & activated
+                   & ((old_trail != old_trail) | ((candidate - old_trail) * d > 0.0)))
+        ts = candidate if tighten else old_trail
+        trail_stop[i] = ts
+
+        # 2-6. exits, the last assignment is the first rule in order (NaN levels never fire)
+        en = entry[i]
+        limit = max_holding_ns[i]
+        reason = _EXIT_NONE
+        reason = (_EXIT_MAX_HOLDING_TIME
+                  if (limit > 0) & (now_ns - opened_ns[i] >= limit) else reason)
+        reason = (_EXIT_BREAK_EVEN
+                  if arms & ((b - en) * d >= be) & ((px - en) * d <= 0.0) else reason)
+        reason = _EXIT_TRAILING_STOP if (px - ts) * d <= 0.0 else reason
+        reason = _EXIT_TAKE_PROFIT if (px - take[i]) * d >= 0.0 else reason
+        reason = _EXIT_STOP_LOSS if (px - stop[i]) * d <= 0.0 else reason
+        out[i] = reason if live else _EXIT_NONE
+    return out

@@ -17,6 +17,8 @@ from engine.errors import PhalanxError
 _COMMANDS: list[tuple[str, str, str]] = [
     ("paper", "run a paper-trading session in one process on the simulated broker",
      "actors.paper_cli"),
+    ("bench", "run a benchmark suite (kernels) with its peers in the same run",
+     "actors.bench_cli"),
 ]
 
 

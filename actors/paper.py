@@ -16,17 +16,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from data.synthetic import SyntheticConfig, iter_quote_ticks
-from engine.account import Account, AccountConfig
+from engine.account import Account, AccountConfig, check_fleet_exits
 from engine.broker import Credentials
 from engine.clock import NANOS_PER_SECOND, SimClock
 from engine.enums import OrderStatus
 from engine.errors import ConfigError
-from engine.exits import ExitConfig
+from engine.exits import ExitConfig, ExitPolicy
 from engine.instruments import FeeSchedule, Instrument
 from engine.messages import Bar, OrderDenied, PositionClosed, QuoteTick, StrategyFailed
 from engine.sim import FaultConfig, SimAccount, SimBroker
 from engine.sizing import SizingConfig, SizingMode
+from risk.config import AccountLimits, FleetLimits, RiskConfig
+from risk.exits import KernelExitPolicy
+from risk.gate import RiskGate
 from strategies import StrategyHost, create_strategy
+
+# The paper session's risk limits when no --risk file is given: generous enough to let
+# the demo trade, tight enough that a user sees a denial when sizing runs away.
+DEFAULT_RISK = RiskConfig(
+    fleet=FleetLimits(max_gross_exposure=5_000_000.0, drawdown_halt=0.2),
+    account_defaults=AccountLimits(max_order_notional=150_000.0, max_open_positions=10,
+                                   daily_loss_reduce=0.03, daily_loss_halt=0.05,
+                                   max_orders_per_second=50.0))
 
 # Three accounts sized three ways, so one signal visibly moves a formation.
 DEFAULT_SIZINGS = (
@@ -50,6 +61,7 @@ class PaperConfig:
     exits: ExitConfig = field(default_factory=lambda: ExitConfig(stop_loss_pct=1.0,
                                                                  trailing_pct=1.5))
     fault_rate: float = 0.0               # per broker call, spread over fault kinds
+    risk: RiskConfig = DEFAULT_RISK
 
     def __post_init__(self) -> None:
         for key in ("accounts", "minutes", "bar_seconds"):
@@ -68,6 +80,7 @@ class PaperConfig:
 class PaperResult:
     accounts: list[Account]
     broker: SimBroker
+    gate: RiskGate
     quotes: int = 0
     bars: int = 0
     signals: int = 0
@@ -115,12 +128,15 @@ async def run_paper(cfg: PaperConfig,
     faults = FaultConfig(seed=cfg.seed, timeout_rate=r / 2, error_rate=r / 4,
                          expire_rate=r / 4, retry_after_s=0.0) if r else None
     broker = SimBroker(instruments, sim_accounts, clock=clock, faults=faults)
+    gate = RiskGate(cfg.risk, clock=clock)
+    exits = KernelExitPolicy()
     accounts = [
         Account(AccountConfig(a, sizing=DEFAULT_SIZINGS[i % len(DEFAULT_SIZINGS)],
                               exits=cfg.exits),
-                broker, Credentials(a, f"key-{a}", f"secret-{a}"), instruments, clock)
+                broker, Credentials(a, f"key-{a}", f"secret-{a}"), instruments, clock,
+                exit_policy=exits, pre_trade=gate.pre_trade, sink=None)
         for i, a in enumerate(ids)]
-    result = PaperResult(accounts, broker)
+    result = PaperResult(accounts, broker, gate)
     host = StrategyHost(create_strategy(cfg.strategy, cfg.strategy, dict(cfg.params),
                                         clock=clock),
                         on_failure=result.failures.append)
@@ -130,7 +146,7 @@ async def run_paper(cfg: PaperConfig,
     per_symbol = int(cfg.minutes * 60 / cfg.quote_interval_s)
     total = per_symbol * len(cfg.symbols)
     for n, quote in enumerate(iter_quote_ticks(instruments, per_symbol, synth), 1):
-        await _on_quote(quote, clock, broker, accounts, builders, host, result)
+        await _on_quote(quote, clock, broker, accounts, builders, host, result, exits)
         if progress is not None and n % max(1, total // 20) == 0:
             progress(n / total)
     host.stop()
@@ -143,14 +159,14 @@ async def run_paper(cfg: PaperConfig,
 
 async def _on_quote(quote: QuoteTick, clock: SimClock, broker: SimBroker,
                     accounts: list[Account], builders: dict[str, _BarBuilder],
-                    host: StrategyHost, result: PaperResult) -> None:
+                    host: StrategyHost, result: PaperResult, exits: ExitPolicy) -> None:
     clock.set_ns(quote.ts_event)
     broker.on_quote(quote)
     for account in accounts:
         account.on_quote(quote)
-        if account.protections or account.unconfirmed:
+        if account.working or account.unconfirmed:
             await account.sync()
-            await account.check_exits()
+    await check_fleet_exits(accounts, exits, clock.now_ns())
     bar = builders[quote.symbol].add(quote.ts_event, (quote.bid + quote.ask) / 2)
     if bar is None:
         return
@@ -181,6 +197,7 @@ def summarize(result: PaperResult) -> dict:
             "filled": statuses.count(OrderStatus.FILLED),
             "denied": sum(1 for e in a.events if isinstance(e, OrderDenied)),
             "trades": len(closed),
+            "risk_state": result.gate.state(a.account_id).value,
             "win_rate_pct": 100.0 * wins / len(closed) if closed else 0.0,
         })
         for p in pf.open_positions():
@@ -188,6 +205,10 @@ def summarize(result: PaperResult) -> dict:
             positions.append({"account": a.account_id, "symbol": p.symbol,
                               "quantity": p.quantity, "avg_price": p.avg_price,
                               "mark": mark, "unrealized": p.unrealized_pnl(mark)})
+    denials = {reason.value: n for reason, n in sorted(result.gate.denials.items())}
     return {"quotes": result.quotes, "bars": result.bars, "signals": result.signals,
+            "risk_denials": denials,
+            "risk_events": [f"{e.account_id} {e.state.value} ({e.cause.value})"
+                            for e in result.gate.events],
             "strategy_failures": [f.error for f in result.failures],
             "accounts": rows, "positions": positions}

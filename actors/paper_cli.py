@@ -8,9 +8,10 @@ import sys
 
 import orjson
 
-from actors.paper import PaperConfig, run_paper, summarize
+from actors.paper import DEFAULT_RISK, PaperConfig, run_paper, summarize
 from actors.table import render
 from engine.errors import ConfigError
+from risk.config import RiskConfig
 from strategies import strategy_names
 
 EXAMPLES = """examples:
@@ -18,6 +19,7 @@ EXAMPLES = """examples:
   phalanx paper --accounts 5 --minutes 120 --seed 11
   phalanx paper --strategy breakout --param window=30 --json
   phalanx paper --fault-rate 0.05                # inject broker timeouts and errors
+  phalanx paper --risk risk.toml                 # risk limits from a file (see README)
 """
 
 
@@ -43,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "for sma_cross)")
     parser.add_argument("--fault-rate", type=float, default=0.0,
                         help="probability per broker call of an injected fault (default 0)")
+    parser.add_argument("--risk", metavar="FILE",
+                        help="risk limits, TOML or JSON (default: built-in paper limits)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=handle)
 
@@ -64,7 +68,8 @@ def handle(args: argparse.Namespace) -> int:
                       symbols=tuple(s.strip() for s in args.symbols.split(",") if s.strip()),
                       minutes=args.minutes, bar_seconds=args.bar_seconds, seed=args.seed,
                       cash=args.cash, strategy=args.strategy,
-                      params=_params(args.param, args.strategy), fault_rate=args.fault_rate)
+                      params=_params(args.param, args.strategy), fault_rate=args.fault_rate,
+                      risk=RiskConfig.load(args.risk) if args.risk else DEFAULT_RISK)
 
     def progress(share: float) -> None:
         if not args.json and sys.stderr.isatty():
@@ -80,12 +85,16 @@ def handle(args: argparse.Namespace) -> int:
           f"{cfg.minutes} min, seed {cfg.seed}: {summary['quotes']:,} quotes, "
           f"{summary['bars']} bars, {summary['signals']} signals\n")
     cols = ["account", "sizing", "equity", "cash", "realized", "unrealized", "fees",
-            "return_pct", "orders", "filled", "denied", "trades", "win_rate_pct"]
+            "return_pct", "orders", "filled", "denied", "trades", "win_rate_pct", "risk_state"]
     print(render(cols, [[r[c] for c in cols] for r in summary["accounts"]], "accounts"))
     print()
     pcols = ["account", "symbol", "quantity", "avg_price", "mark", "unrealized"]
     print(render(pcols, [[p[c] for c in pcols] for p in summary["positions"]],
                  "open positions"))
+    if summary["risk_denials"]:
+        print("\ndenials: " + ", ".join(f"{k} {v}" for k, v in summary["risk_denials"].items()))
+    for line in summary["risk_events"]:
+        print(f"risk: {line}")
     for failure in summary["strategy_failures"]:
         print(f"\nstrategy stopped: {failure}")
     return 0

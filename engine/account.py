@@ -88,6 +88,7 @@ class Account:
         self.portfolio.multipliers.update(
             {s: i.multiplier for s, i in self.instruments.items()})
         self.orders: dict[str, Order] = {}
+        self.working: dict[str, Order] = {}   # not terminal yet: may still fill
         self.protections: dict[str, Protection] = {}
         self.quotes: dict[str, tuple[float, float]] = {}
         self.unconfirmed: set[str] = set()
@@ -247,20 +248,33 @@ class Account:
     # --- protective exits -----------------------------------------------------------------
     async def check_exits(self) -> list[object]:
         """Evaluate every open position's protection at current prices; close the ones
-        that trigger with a reduce-only market order. Returns the events produced."""
-        start = len(self.events)
+        that trigger with a reduce-only market order. Returns the events produced.
+
+        A host with many accounts in one process evaluates them all in one call instead:
+        see `check_fleet_exits`."""
+        protections, prices = self.exit_candidates()
+        reasons = self._exit_policy.evaluate(protections, prices, self.clock.now_ns())
+        return await self.act_on_exits(protections, reasons)
+
+    def exit_candidates(self) -> tuple[list[Protection], list[float]]:
+        """The protections to evaluate now (no order working on the symbol) and the price
+        each would exit at (bid for a long, ask for a short; NaN without a quote)."""
         live = [p for p in self.protections.values() if not self._live(p.symbol)]
-        prices = [self._exit_price(p) for p in live]
-        reasons = self._exit_policy.evaluate(live, prices, self.clock.now_ns())
-        for prot, reason in zip(live, reasons, strict=True):
+        return live, [self._exit_price(p) for p in live]
+
+    async def act_on_exits(self, protections: list[Protection],
+                           reasons: list[ExitReason]) -> list[object]:
+        """Close each position whose reason is not NONE; the exit's client order ID is
+        derived from the position, so the same exit is never sent twice."""
+        start = len(self.events)
+        for prot, reason in zip(protections, reasons, strict=True):
             if reason is ExitReason.NONE:
                 continue
             qty = self.portfolio.quantity(prot.symbol)
             if qty == 0:
                 continue
             now = self.clock.now_ns()
-            key = f"exit:{prot.symbol}:{prot.opened_ns}"
-            coid = client_order_id(self.account_id, key)
+            coid = client_order_id(self.account_id, f"exit:{prot.symbol}:{prot.opened_ns}")
             if coid in self.orders:
                 continue
             side = OrderSide.SELL if qty > 0 else OrderSide.BUY
@@ -279,6 +293,7 @@ class Account:
         denial = self._pre_checks(cmd)
         order = Order(cmd)
         self.orders[cmd.client_order_id] = order
+        self.working[cmd.client_order_id] = order
         if denial is not None:
             self._apply_to(order, denial)
             return
@@ -428,6 +443,7 @@ class Account:
             return
         if order.is_terminal:
             self.unconfirmed.discard(order.client_order_id)
+            self.working.pop(order.client_order_id, None)
         self._record(event)
         if isinstance(event, OrderFilled):
             self._on_fill(event, order.reason)
@@ -473,12 +489,11 @@ class Account:
 
     def _live(self, symbol: str) -> list[Order]:
         """The symbol's orders that may still fill."""
-        return [o for o in self.orders.values()
-                if o.symbol == symbol and (o.is_open or o.status is OrderStatus.INITIALIZED)]
+        return [o for o in self.working.values() if o.symbol == symbol]
 
     def _reserved(self) -> float:
         total = 0.0
-        for o in self.orders.values():
+        for o in self.working.values():
             if o.is_open and o.side is OrderSide.BUY and not o.reduce_only:
                 price = o.price or self._price(o.symbol, OrderSide.BUY) or 0.0
                 total += self.instruments[o.symbol].notional(o.leaves_qty, price)
@@ -488,4 +503,24 @@ class Account:
         return self.portfolio.equity()
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open]
+        return [o for o in self.working.values() if o.is_open]
+
+
+async def check_fleet_exits(accounts: list[Account], policy: ExitPolicy,
+                            now_ns: int) -> list[object]:
+    """One exit evaluation for every protection of many accounts (one kernel call for a
+    whole book instead of one per account), then each account acts on its own."""
+    batches = [a.exit_candidates() for a in accounts]
+    protections = [p for prots, _ in batches for p in prots]
+    if not protections:
+        return []
+    prices = [px for _, pxs in batches for px in pxs]
+    reasons = policy.evaluate(protections, prices, now_ns)
+    events: list[object] = []
+    at = 0
+    for account, (prots, _) in zip(accounts, batches, strict=True):
+        mine = reasons[at:at + len(prots)]
+        at += len(prots)
+        if any(r is not ExitReason.NONE for r in mine):
+            events += await account.act_on_exits(prots, mine)
+    return events

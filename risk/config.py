@@ -29,9 +29,13 @@ equity (drawdown). The "reduce" threshold moves trading to REDUCING, "halt" to H
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -248,6 +252,25 @@ class RiskConfig:
             if source is None or exc.source is not None:
                 raise
             raise ConfigError(exc.key, exc.reason, source) from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RiskConfig:
+        """Read a TOML (or, by extension, JSON) risk file; every error names the file."""
+        source = os.fspath(path)
+        try:
+            raw = Path(source).read_bytes()
+        except OSError as exc:
+            raise ConfigError("(file)", f"cannot read: {exc.strerror}", source) from None
+        try:
+            if source.endswith(".json"):
+                data = json.loads(raw)
+            else:
+                data = tomllib.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError("(syntax)", str(exc), source) from None
+        if not isinstance(data, Mapping):
+            raise ConfigError("(root)", "must be a table of sections", source)
+        return cls.from_mapping(data, source)
 
     @classmethod
     def _build(cls, data: Mapping[str, Any]) -> RiskConfig:

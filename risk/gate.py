@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from engine.clock import Clock
-from engine.enums import DenyReason, LiquiditySide, OrderSide, OrderStatus, OrderType
+from engine.enums import DenyReason, LiquiditySide, OrderSide, OrderType
 from engine.instruments import Instrument, is_finite_positive
 from engine.messages import OrderDenied, SubmitOrder
 from risk.config import AccountLimits, OrderCaps, RiskConfig
@@ -114,8 +114,7 @@ class AccountView:
         held = {s: p for s, p in pf.positions.items() if p.quantity != 0.0}
         marks = {**{s: p.avg_price for s, p in held.items()}, **pf.marks}
         working = [OpenOrderView(o.symbol, o.side, o.leaves_qty, o.price, o.reduce_only)
-                   for o in account.orders.values()
-                   if o.is_open or o.status is OrderStatus.INITIALIZED]
+                   for o in account.working.values()]
         return cls(account.account_id, pf.cash, pf.equity(), account.instruments,
                    {s: p.quantity for s, p in held.items()}, marks, account.quotes,
                    working, account.orders.keys())

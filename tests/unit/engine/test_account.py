@@ -436,3 +436,45 @@ def test_long_signal_while_an_entry_is_working_sends_nothing_more():
         return rig, await rig.account.on_signal(rig.signal(SignalSide.LONG))
     rig, events = run(go())
     assert events == [] and len(rig.account.orders) == 1
+
+
+def test_fleet_exits_evaluate_every_account_in_one_policy_call():
+    from engine.account import check_fleet_exits
+    from engine.exits import PlainExitPolicy
+
+    class Counting(PlainExitPolicy):
+        calls = 0
+
+        def evaluate(self, protections, prices, now_ns):
+            Counting.calls += 1
+            return super().evaluate(protections, prices, now_ns)
+
+    async def go():
+        clock = SimClock(T0)
+        broker = SimBroker([SPY], {a: SimAccount(50_000.0, "k", SECRET) for a in ("A", "B")},
+                           clock=clock)
+        accounts = [Account(AccountConfig(a, sizing=SizingConfig("fixed", quantity=5),
+                                          exits=ExitConfig(stop_loss_pct=1.0)),
+                            broker, Credentials(a, "k", SECRET), [SPY], clock)
+                    for a in ("A", "B")]
+        for acc in accounts:
+            await acc.start()
+
+        def quote(bid):
+            clock.advance(1.0)
+            q = QuoteTick("SPY", bid, bid + 0.02, 100, 100, clock.now_ns(), clock.now_ns())
+            broker.on_quote(q)
+            for acc in accounts:
+                acc.on_quote(q)
+
+        quote(100.0)
+        now = clock.now_ns()
+        for acc in accounts:
+            await acc.on_signal(Signal("s1", "t", "SPY", SignalSide.LONG, now, now))
+        quote(98.5)
+        events = await check_fleet_exits(accounts, Counting(), clock.now_ns())
+        return accounts, events
+    accounts, events = run(go())
+    assert Counting.calls == 1
+    assert [e.reason for e in kinds(events, PositionClosed)] == [ExitReason.STOP_LOSS] * 2
+    assert all(a.portfolio.quantity("SPY") == 0 for a in accounts)

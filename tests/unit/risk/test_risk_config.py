@@ -167,3 +167,40 @@ def test_bucket_size_defaults_to_the_rate_rounded_up():
     assert AccountLimits(max_orders_per_second=2.5).bucket_size == 3
     assert AccountLimits(max_orders_per_second=0.2).bucket_size == 1
     assert AccountLimits(max_orders_per_second=5, order_burst=20).bucket_size == 20
+
+
+# --- loading a file ----------------------------------------------------------------------
+
+def test_load_reads_a_toml_file(tmp_path):
+    path = tmp_path / "risk.toml"
+    path.write_text("[fleet]\nmax_gross_exposure = 1e6\n"
+                    "[account_defaults]\nmax_order_notional = 5000\n")
+    cfg = RiskConfig.load(path)
+    assert cfg.fleet.max_gross_exposure == 1e6
+    assert cfg.limits_for("anyone").max_order_notional == 5000
+
+
+def test_load_reads_json_by_extension(tmp_path):
+    path = tmp_path / "risk.json"
+    path.write_text('{"account_defaults": {"max_open_positions": 3}}')
+    assert RiskConfig.load(path).limits_for("x").max_open_positions == 3
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[fleet\nmax_gross_exposure = 1", "(syntax)"),
+    ("[account_defaults]\nmax_order_notional = 'lots'", "account_defaults.max_order_notional"),
+    ("[acounts.A1]\nmax_order_qty = 1", "acounts"),
+])
+def test_a_broken_risk_file_names_the_file_and_the_key(tmp_path, text, key):
+    path = tmp_path / "risk.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        RiskConfig.load(path)
+    assert err.value.source == str(path)
+    assert key in str(err.value)
+
+
+def test_a_missing_risk_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        RiskConfig.load(tmp_path / "nope.toml")
+    assert "nope.toml" in str(err.value)

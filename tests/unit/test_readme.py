@@ -17,3 +17,14 @@ def test_the_readme_has_python_examples():
 def test_readme_example_runs(index, capsys):
     exec(compile(BLOCKS[index], f"README.md example {index + 1}", "exec"), {})
     assert capsys.readouterr().out.strip()
+
+
+def test_readme_risk_file_example_is_a_valid_risk_config():
+    import tomllib
+
+    from risk.config import RiskConfig
+
+    [block] = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
+    cfg = RiskConfig.from_mapping(tomllib.loads(block), "README.md")
+    assert cfg.limits_for("acct-3").max_order_notional == 10_000
+    assert cfg.limits_for("acct-1").max_order_notional == 50_000

@@ -40,7 +40,12 @@ from engine.exits import PlainExitPolicy, Protection
 from engine.instruments import FeeSchedule, Instrument
 from engine.sizing import SizingConfig, SizingMode, size_order
 from risk.codes import SizeStatus, SizingModeCode, TrailMode
-from risk.kernels import size_fleet_nb, step_scale_nb, trail_and_exit_nb
+from risk.kernels import (
+    size_fleet_nb,
+    step_scale_nb,
+    trail_and_exit_nb,
+    trail_and_exit_parallel_nb,
+)
 
 SIZES = (1_000, 100_000, 1_000_000)
 PYTHON_MAX_POSITIONS = 100_000
@@ -215,7 +220,7 @@ class ExitWorkload:
 
 def exit_workload(n: int, ticks: int, seed: int = 7) -> ExitWorkload:
     rng = np.random.default_rng(seed)
-    direction = rng.choice(np.array([1, -1], dtype=np.int64), n)
+    direction = rng.choice(np.array([1, -1], dtype=np.int8), n)
     entry = 100.0 * np.exp(rng.normal(0.0, 0.3, n))
     pct = rng.uniform(1.0, 5.0, n)
     state = {
@@ -223,7 +228,7 @@ def exit_workload(n: int, ticks: int, seed: int = 7) -> ExitWorkload:
         "entry": entry,
         "stop": entry * (1 - direction * 0.05),
         "take": entry * (1 + direction * 0.08),
-        "trail_mode": np.full(n, int(TrailMode.PERCENT), dtype=np.int64),
+        "trail_mode": np.full(n, int(TrailMode.PERCENT), dtype=np.int8),
         "trail_param": pct,
         "atr": entry * 0.01,
         "activation": np.full(n, math.nan),
@@ -273,6 +278,15 @@ def run_exits_numba(w: ExitWorkload, state: dict[str, np.ndarray], ticks: int) -
     out = None
     for t in range(ticks):
         out = trail_and_exit_nb(*args, w.prices[t], w.now_ns[t])
+    return out
+
+
+def run_exits_parallel(w: ExitWorkload, state: dict[str, np.ndarray], ticks: int
+                       ) -> np.ndarray:
+    args = [state[k] for k in EXIT_FIELDS]
+    out = None
+    for t in range(ticks):
+        out = trail_and_exit_parallel_nb(*args, w.prices[t], w.now_ns[t])
     return out
 
 
@@ -354,6 +368,7 @@ def warm_up() -> None:
     """Compile the kernels (or load them from the Numba cache) and run the NumPy peers."""
     w = exit_workload(64, 2)
     run_exits_numba(w, w.fresh(), 2)
+    run_exits_parallel(w, w.fresh(), 2)
     run_exits_numpy(w, w.fresh(), 2)
     s = sizing_workload(64)
     run_sizing_numba(s, 1)
@@ -398,6 +413,7 @@ class Case:
     numpy: Run
     python: Run
     extra: dict
+    parallel: Run | None = None     # the same kernel over all Numba threads, if it has one
 
 
 def trailing_exit_case(n: int) -> Case:
@@ -413,7 +429,8 @@ def trailing_exit_case(n: int) -> Case:
         numpy=Run(run_exits_numpy, lambda: (w, w.fresh(), ticks), ticks * n),
         python=Run(run_exits_python, lambda: (w.protections(n_py), prices, now),
                    ticks_py * n_py),
-        extra={"ticks": ticks, "python_positions": n_py, "python_ticks": ticks_py})
+        extra={"ticks": ticks, "python_positions": n_py, "python_ticks": ticks_py},
+        parallel=Run(run_exits_parallel, lambda: (w, w.fresh(), ticks), ticks * n))
 
 
 def fleet_sizing_case(n: int) -> Case:
@@ -467,7 +484,22 @@ def measure(case: Case, repeats: int = 5, python_repeats: int = 3,
             "vs_python": vs_python >= TARGET_VS_PYTHON,
         },
         **case.extra,
+        **(_parallel_fields(case, repeats, numpy_ns[0], python_ns[0])),
     }
+
+
+def _parallel_fields(case: Case, repeats: int, numpy_ns: float, python_ns: float) -> dict:
+    """The multi-threaded figure, reported beside (never instead of) the single-threaded
+    one: it uses every core of the machine, which an actor sharing a core does not have."""
+    if case.parallel is None:
+        return {}
+    ns = ns_per_position(case.parallel, repeats)[0]
+    return {"numba_parallel_ns_per_position": round(ns, 3),
+            "parallel_threads": numba.get_num_threads(),
+            "parallel_meets_targets": {
+                "ns_per_position": ns <= TARGET_NS_PER_POSITION,
+                "vs_numpy": numpy_ns / ns >= TARGET_VS_NUMPY,
+                "vs_python": python_ns / ns >= TARGET_VS_PYTHON}}
 
 
 def run_kernel_bench(sizes: Sequence[int] = SIZES, repeats: int = 5) -> dict:

@@ -27,11 +27,11 @@ from risk.kernels import trail_and_exit_nb
 class ExitArrays:
     """The struct of arrays `trail_and_exit_nb` takes, one row per position."""
 
-    direction: np.ndarray       # int64, +1 / -1
+    direction: np.ndarray       # int8, +1 / -1
     entry: np.ndarray           # float64
     stop: np.ndarray            # float64, NaN = none
     take: np.ndarray            # float64, NaN = none
-    trail_mode: np.ndarray      # int64, TrailMode
+    trail_mode: np.ndarray      # int8, TrailMode
     trail_param: np.ndarray     # float64
     atr: np.ndarray             # float64
     activation: np.ndarray      # float64, NaN = trail from the start
@@ -58,7 +58,7 @@ def pack_protections(protections: Sequence[Protection]) -> ExitArrays:
     the kernel fires at the same instant as PlainExitPolicy.
     """
     n = len(protections)
-    direction = np.fromiter((p.direction for p in protections), np.int64, n)
+    direction = np.fromiter((p.direction for p in protections), np.int8, n)
     opened = np.fromiter((p.opened_ns for p in protections), np.int64, n)
     deadline = np.fromiter((p.deadline_ns for p in protections), np.int64, n)
     trailing = np.fromiter((p.trailing_pct for p in protections), np.float64, n)
@@ -72,7 +72,7 @@ def pack_protections(protections: Sequence[Protection]) -> ExitArrays:
         stop=np.fromiter((p.stop for p in protections), np.float64, n),
         take=np.fromiter((p.take for p in protections), np.float64, n),
         trail_mode=np.where(np.isnan(trailing), int(TrailMode.NONE),
-                            int(TrailMode.PERCENT)).astype(np.int64),
+                            int(TrailMode.PERCENT)).astype(np.int8),
         trail_param=trailing,
         atr=np.full(n, math.nan),
         activation=np.full(n, math.nan),

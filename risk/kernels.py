@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from engine.enums import ExitReason
 from risk.codes import SizeStatus, SizingModeCode, TrailMode
@@ -255,6 +255,55 @@ def size_fleet_nb(equity, free_cash, mode, param, max_qty, max_notional,
 
 
 # --- trailing stops and exits ---------------------------------------------------------------
+@njit(inline="always", error_model="numpy")
+def _trail_row(i, direction, entry, stop, take, trail_mode, trail_param, atr, activation,
+               best, trail_stop, be_trigger, opened_ns, max_holding_ns, price, now_ns):
+    """One row of `trail_and_exit_nb` (see its docstring): updates best and trail_stop
+    of row i in place and returns its ExitReason code."""
+    # Written without branches (selects only) so that LLVM vectorises the loop: the
+    # state is stored back on every row, unchanged where nothing moved.
+    px = price[i]
+    d = np.float64(direction[i])
+    live = (px > 0.0) & (px < np.inf) & ((d == 1.0) | (d == -1.0))   # NaN fails
+    mode = trail_mode[i]
+    param = trail_param[i]
+    row_atr = atr[i]
+    be = be_trigger[i]
+    trails = (((mode == _TRAIL_PERCENT) | (mode == _TRAIL_ABSOLUTE)
+               | ((mode == _TRAIL_ATR) & (row_atr > 0.0) & (row_atr < np.inf)))
+              & (param > 0.0) & (param < np.inf))
+    arms = be >= 0.0
+
+    # 1. best price and trailing stop
+    old_best = best[i]
+    new_best = live & (trails | arms) & ((px - old_best) * d > 0.0)
+    b = px if new_best else old_best
+    best[i] = b
+    act = activation[i]
+    activated = (act != act) | ((px - act) * d >= 0.0)            # NaN = no activation
+    candidate = px - d * param * row_atr
+    candidate = px - d * param if mode == _TRAIL_ABSOLUTE else candidate
+    candidate = px * (1.0 - d * param / 100.0) if mode == _TRAIL_PERCENT else candidate
+    old_trail = trail_stop[i]
+    tighten = (new_best & trails & activated
+               & ((old_trail != old_trail) | ((candidate - old_trail) * d > 0.0)))
+    ts = candidate if tighten else old_trail
+    trail_stop[i] = ts
+
+    # 2-6. exits, the last assignment is the first rule in order (NaN levels never fire)
+    en = entry[i]
+    limit = max_holding_ns[i]
+    reason = _EXIT_NONE
+    reason = (_EXIT_MAX_HOLDING_TIME
+              if (limit > 0) & (now_ns - opened_ns[i] >= limit) else reason)
+    reason = (_EXIT_BREAK_EVEN
+              if arms & ((b - en) * d >= be) & ((px - en) * d <= 0.0) else reason)
+    reason = _EXIT_TRAILING_STOP if (px - ts) * d <= 0.0 else reason
+    reason = _EXIT_TAKE_PROFIT if (px - take[i]) * d >= 0.0 else reason
+    reason = _EXIT_STOP_LOSS if (px - stop[i]) * d <= 0.0 else reason
+    return reason if live else _EXIT_NONE
+
+
 @njit(cache=True, error_model="numpy")
 def trail_and_exit_nb(direction, entry, stop, take, trail_mode, trail_param, atr, activation,
                       best, trail_stop, be_trigger, opened_ns, max_holding_ns, price, now_ns):
@@ -295,47 +344,29 @@ def trail_and_exit_nb(direction, entry, stop, take, trail_mode, trail_param, atr
     """
     n = price.shape[0]
     out = np.empty(n, dtype=np.int8)
-    # Written without branches (selects only) so that LLVM vectorises the loop: the
-    # state is stored back on every row, unchanged where nothing moved.
     for i in range(n):
-        px = price[i]
-        d = np.float64(direction[i])
-        live = (px > 0.0) & (px < np.inf) & ((d == 1.0) | (d == -1.0))   # NaN fails
-        mode = trail_mode[i]
-        param = trail_param[i]
-        row_atr = atr[i]
-        be = be_trigger[i]
-        trails = (((mode == _TRAIL_PERCENT) | (mode == _TRAIL_ABSOLUTE)
-                   | ((mode == _TRAIL_ATR) & (row_atr > 0.0) & (row_atr < np.inf)))
-                  & (param > 0.0) & (param < np.inf))
-        arms = be >= 0.0
+        out[i] = _trail_row(i, direction, entry, stop, take, trail_mode, trail_param, atr,
+                            activation, best, trail_stop, be_trigger, opened_ns,
+                            max_holding_ns, price, now_ns)
+    return out
 
-        # 1. best price and trailing stop
-        old_best = best[i]
-        new_best = live & (trails | arms) & ((px - old_best) * d > 0.0)
-        b = px if new_best else old_best
-        best[i] = b
-        act = activation[i]
-        activated = (act != act) | ((px - act) * d >= 0.0)            # NaN = no activation
-        candidate = px - d * param * row_atr
-        candidate = px - d * param if mode == _TRAIL_ABSOLUTE else candidate
-        candidate = px * (1.0 - d * param / 100.0) if mode == _TRAIL_PERCENT else candidate
-        old_trail = trail_stop[i]
-        tighten = (new_best & trails & activated
-                   & ((old_trail != old_trail) | ((candidate - old_trail) * d > 0.0)))
-        ts = candidate if tighten else old_trail
-        trail_stop[i] = ts
 
-        # 2-6. exits, the last assignment is the first rule in order (NaN levels never fire)
-        en = entry[i]
-        limit = max_holding_ns[i]
-        reason = _EXIT_NONE
-        reason = (_EXIT_MAX_HOLDING_TIME
-                  if (limit > 0) & (now_ns - opened_ns[i] >= limit) else reason)
-        reason = (_EXIT_BREAK_EVEN
-                  if arms & ((b - en) * d >= be) & ((px - en) * d <= 0.0) else reason)
-        reason = _EXIT_TRAILING_STOP if (px - ts) * d <= 0.0 else reason
-        reason = _EXIT_TAKE_PROFIT if (px - take[i]) * d >= 0.0 else reason
-        reason = _EXIT_STOP_LOSS if (px - stop[i]) * d <= 0.0 else reason
-        out[i] = reason if live else _EXIT_NONE
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def trail_and_exit_parallel_nb(direction, entry, stop, take, trail_mode, trail_param, atr,
+                               activation, best, trail_stop, be_trigger, opened_ns,
+                               max_holding_ns, price, now_ns):
+    """`trail_and_exit_nb` with its rows spread over the process's Numba threads (prange).
+
+    Same arguments, same results row for row (the rows are independent). For a host
+    that owns the cores it runs on (a supervisor evaluating a whole book); an actor
+    sharing a core with others should call the single-threaded kernel.
+    Reference: `trail_and_exit_nb`, held equal by the property tests.
+    """
+    n = price.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    for i in prange(n):
+        out[i] = _trail_row(i, direction, entry, stop, take, trail_mode, trail_param, atr,
+                            activation, best, trail_stop, be_trigger, opened_ns,
+                            max_holding_ns, price, now_ns)
     return out

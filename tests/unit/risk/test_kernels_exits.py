@@ -18,7 +18,7 @@ from engine.sim import SimAccount, SimBroker
 from engine.sizing import SizingConfig, SizingMode
 from risk.codes import TrailMode
 from risk.exits import KernelExitPolicy, pack_protections, write_back
-from risk.kernels import trail_and_exit_nb
+from risk.kernels import trail_and_exit_nb, trail_and_exit_parallel_nb
 from tests.unit.risk.reference import trail_and_exit_reference
 
 NAN = math.nan
@@ -219,6 +219,20 @@ def test_trail_and_exit_kernel_matches_the_plain_python_reference(rows, paths, t
         assert codes.tolist() == expected
         np.testing.assert_array_equal(arrays["best"], np.array(lists["best"]))
         np.testing.assert_array_equal(arrays["trail_stop"], np.array(lists["trail_stop"]))
+
+
+@SETTINGS
+@given(rows=exit_rows, paths=price_paths, t0=st.integers(0, 200 * SEC))
+def test_the_parallel_exit_kernel_matches_the_single_threaded_one(rows, paths, t0):
+    single, parallel = rows_to_arrays(rows), rows_to_arrays(rows)
+    for tick, prices in enumerate(_resized(paths, len(rows))):
+        now = t0 + tick * 10 * SEC
+        px = np.array(prices)
+        a = trail_and_exit_nb(*[single[k] for k in ORDER], px, now)
+        b = trail_and_exit_parallel_nb(*[parallel[k] for k in ORDER], px, now)
+        assert a.tolist() == b.tolist()
+        np.testing.assert_array_equal(single["best"], parallel["best"])
+        np.testing.assert_array_equal(single["trail_stop"], parallel["trail_stop"])
 
 
 @SETTINGS

@@ -19,6 +19,7 @@ _COMMANDS: list[tuple[str, str, str]] = [
      "actors.paper_cli"),
     ("bench", "run a benchmark suite (kernels) with its peers in the same run",
      "actors.bench_cli"),
+    ("data", "import market data into the DuckDB store, build bars, export", "actors.data_cli"),
 ]
 
 

@@ -27,7 +27,6 @@ from engine.messages import Bar, OrderDenied, PositionClosed, QuoteTick, Strateg
 from engine.sim import FaultConfig, SimAccount, SimBroker
 from engine.sizing import SizingConfig, SizingMode
 from risk.config import AccountLimits, FleetLimits, RiskConfig
-from risk.exits import KernelExitPolicy
 from risk.gate import RiskGate
 from strategies import StrategyHost, create_strategy
 
@@ -128,6 +127,8 @@ async def run_paper(cfg: PaperConfig,
     faults = FaultConfig(seed=cfg.seed, timeout_rate=r / 2, error_rate=r / 4,
                          expire_rate=r / 4, retry_after_s=0.0) if r else None
     broker = SimBroker(instruments, sim_accounts, clock=clock, faults=faults)
+    from risk.exits import KernelExitPolicy  # Numba: imported when a session starts
+
     gate = RiskGate(cfg.risk, clock=clock)
     exits = KernelExitPolicy()
     accounts = [

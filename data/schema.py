@@ -1,0 +1,172 @@
+"""The store's schema as data: numbered migrations of plain SQL, applied in order.
+
+A migration is frozen once released: to change the schema, append a new one, never edit
+an old one (files in the field were built by the old text). `Store.open` applies the
+missing migrations, each in its own transaction together with its `schema_version` row,
+and refuses a file whose version is newer than `SCHEMA_VERSION`.
+
+Conventions, for every table:
+- time is BIGINT nanoseconds since the Unix epoch, UTC, in columns named `ts_ns` or
+  `*_ns` (messages keep their `ts_event` / `ts_init`); `make_timestamp_ns(ts_ns)` turns
+  one into a TIMESTAMP for people;
+- enums are stored by name ('BUY', 'STOP_LOSS'), money and quantities as DOUBLE;
+- every table written during a run carries `run_id` (see `RUN_TABLES`); market data
+  (`ticks`, `quotes`, `bars`) is shared by all runs and keyed by symbol and time;
+- `ticks` are trade prints, `quotes` top-of-book updates: different columns, different
+  questions, so two tables rather than one table of half-empty rows;
+- a bar's `ts_ns` is its OPEN time: the bar covers [ts_ns, ts_ns + interval). The
+  engine's `Bar` message is stamped at the close; the store converts on the way in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_V1_MARKET_DATA = (
+    """CREATE TABLE schema_version (
+        version      INTEGER PRIMARY KEY,
+        description  VARCHAR NOT NULL,
+        applied_ns   BIGINT NOT NULL,
+        code_version VARCHAR)""",
+    """CREATE TABLE instruments (
+        symbol       VARCHAR PRIMARY KEY,
+        price_tick   DOUBLE,
+        qty_step     DOUBLE,
+        min_qty      DOUBLE,
+        min_notional DOUBLE,
+        multiplier   DOUBLE,
+        maker_bps    DOUBLE,
+        taker_bps    DOUBLE,
+        per_order    DOUBLE,
+        per_unit     DOUBLE,
+        venue        VARCHAR,
+        timezone     VARCHAR)""",
+    """CREATE TABLE ticks (
+        symbol         VARCHAR NOT NULL,
+        ts_ns          BIGINT NOT NULL,
+        seq            BIGINT,            -- order of prints sharing a timestamp
+        price          DOUBLE NOT NULL,
+        size           DOUBLE NOT NULL,
+        exchange       VARCHAR,
+        sale_condition VARCHAR,
+        suspicious     BOOLEAN NOT NULL DEFAULT false)""",
+    """CREATE TABLE quotes (
+        symbol   VARCHAR NOT NULL,
+        ts_ns    BIGINT NOT NULL,
+        bid      DOUBLE,
+        ask      DOUBLE,
+        bid_size DOUBLE,
+        ask_size DOUBLE)""",
+    """CREATE TABLE bars (
+        symbol   VARCHAR NOT NULL,
+        interval VARCHAR NOT NULL,        -- canonical: '1m', '1d', '250ms'
+        ts_ns    BIGINT NOT NULL,         -- open time of the bar
+        open     DOUBLE NOT NULL,
+        high     DOUBLE NOT NULL,
+        low      DOUBLE NOT NULL,
+        close    DOUBLE NOT NULL,
+        volume   DOUBLE NOT NULL,
+        vwap     DOUBLE,
+        trades   BIGINT)""",
+    """CREATE TABLE imports (
+        import_id   VARCHAR PRIMARY KEY,
+        path        VARCHAR NOT NULL,
+        format      VARCHAR NOT NULL,
+        symbol      VARCHAR NOT NULL,
+        table_name  VARCHAR NOT NULL,
+        interval    VARCHAR,
+        rows        BIGINT NOT NULL,
+        bad_rows    BIGINT NOT NULL,
+        replaced    BIGINT NOT NULL,
+        first_ts_ns BIGINT,
+        last_ts_ns  BIGINT,
+        imported_ns BIGINT NOT NULL)""",
+)
+
+_V2_RUN_JOURNAL = (
+    """CREATE TABLE runs (
+        run_id       VARCHAR PRIMARY KEY,
+        kind         VARCHAR NOT NULL,    -- 'paper', 'backtest', 'sweep', 'live', ...
+        config       JSON,
+        code_version VARCHAR,
+        started_ns   BIGINT NOT NULL,
+        ended_ns     BIGINT,
+        status       VARCHAR NOT NULL)""",
+    """CREATE TABLE signals (
+        run_id VARCHAR NOT NULL, signal_id VARCHAR, strategy_id VARCHAR, symbol VARCHAR,
+        side VARCHAR, confidence DOUBLE, stop_loss DOUBLE, take_profit DOUBLE, tag VARCHAR,
+        ts_event BIGINT, ts_init BIGINT)""",
+    """CREATE TABLE orders (
+        run_id VARCHAR NOT NULL, account_id VARCHAR, client_order_id VARCHAR,
+        symbol VARCHAR, side VARCHAR, order_type VARCHAR, time_in_force VARCHAR,
+        quantity DOUBLE, price DOUBLE, trigger_price DOUBLE, reduce_only BOOLEAN,
+        signal_id VARCHAR, strategy_id VARCHAR, reason VARCHAR,
+        ts_event BIGINT, ts_init BIGINT)""",
+    """CREATE TABLE order_events (
+        run_id VARCHAR NOT NULL, account_id VARCHAR, client_order_id VARCHAR,
+        event VARCHAR NOT NULL,           -- the message type: 'OrderAccepted', ...
+        venue_order_id VARCHAR,
+        reason VARCHAR,                   -- DenyReason or ErrorCode name
+        detail VARCHAR, quantity DOUBLE, price DOUBLE, trigger_price DOUBLE,
+        ts_event BIGINT, ts_init BIGINT)""",
+    """CREATE TABLE fills (
+        run_id VARCHAR NOT NULL, account_id VARCHAR, client_order_id VARCHAR,
+        venue_order_id VARCHAR, trade_id VARCHAR, symbol VARCHAR, side VARCHAR,
+        quantity DOUBLE, price DOUBLE, fee DOUBLE, liquidity VARCHAR,
+        ts_event BIGINT, ts_init BIGINT)""",
+    """CREATE TABLE trades (                -- closed round trips
+        run_id VARCHAR NOT NULL, account_id VARCHAR, symbol VARCHAR,
+        side VARCHAR,                     -- 'LONG' or 'SHORT'
+        quantity DOUBLE,                  -- largest absolute size of the position
+        entry_ts_ns BIGINT, exit_ts_ns BIGINT, avg_entry DOUBLE, avg_exit DOUBLE,
+        gross_pnl DOUBLE, fees DOUBLE, net_pnl DOUBLE, holding_ns BIGINT,
+        exit_reason VARCHAR)""",
+    """CREATE TABLE positions (             -- snapshots, one per change
+        run_id VARCHAR NOT NULL, account_id VARCHAR, symbol VARCHAR, ts_ns BIGINT,
+        quantity DOUBLE, avg_price DOUBLE, realized_pnl DOUBLE, mark_price DOUBLE,
+        unrealized_pnl DOUBLE, event VARCHAR)""",
+    """CREATE TABLE equity (
+        run_id VARCHAR NOT NULL, account_id VARCHAR, ts_ns BIGINT, equity DOUBLE,
+        cash DOUBLE, realized_pnl DOUBLE, unrealized_pnl DOUBLE, fees DOUBLE)""",
+    """CREATE TABLE risk_events (
+        run_id VARCHAR NOT NULL, account_id VARCHAR, ts_ns BIGINT,
+        kind VARCHAR,                     -- 'STATE' or 'DENIED'
+        state VARCHAR, cause VARCHAR, reason VARCHAR, detail VARCHAR,
+        client_order_id VARCHAR, symbol VARCHAR)""",
+    """CREATE TABLE run_events (            -- everything else worth a line in the journal
+        run_id VARCHAR NOT NULL, ts_ns BIGINT, kind VARCHAR, source VARCHAR,
+        state VARCHAR, detail VARCHAR)""",
+    """CREATE TABLE latency (
+        run_id VARCHAR NOT NULL, hop VARCHAR NOT NULL, ts_ns BIGINT, ns BIGINT NOT NULL)""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "market data: instruments, ticks, quotes, bars, imports", _V1_MARKET_DATA),
+    Migration(2, "run journal: runs, signals, orders, order events, fills, trades, "
+                 "positions, equity, risk and run events, latency", _V2_RUN_JOURNAL),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+MARKET_TABLES = ("instruments", "ticks", "quotes", "bars")
+RUN_TABLES = ("signals", "orders", "order_events", "fills", "trades", "positions", "equity",
+              "risk_events", "run_events", "latency")
+TABLES = ("schema_version", "imports", "runs", *MARKET_TABLES, *RUN_TABLES)
+
+
+def check_migrations(migrations: tuple[Migration, ...]) -> None:
+    """Versions must run 1, 2, 3, ... without gaps: the store relies on it."""
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise ValueError(f"migration {migration.description!r} has version "
+                             f"{migration.version}, expected {expected}")
+
+
+check_migrations(MIGRATIONS)

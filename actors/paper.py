@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from data.store import Store
 from data.synthetic import SyntheticConfig, iter_quote_ticks
 from engine.account import Account, AccountConfig, check_fleet_exits
 from engine.broker import Credentials
 from engine.clock import NANOS_PER_SECOND, SimClock
 from engine.enums import OrderStatus
 from engine.errors import ConfigError
-from engine.exits import ExitConfig, ExitPolicy
+from engine.exits import ExitConfig
 from engine.instruments import FeeSchedule, Instrument
 from engine.messages import Bar, OrderDenied, PositionClosed, QuoteTick, StrategyFailed
 from engine.sim import FaultConfig, SimAccount, SimBroker
@@ -61,6 +65,7 @@ class PaperConfig:
                                                                  trailing_pct=1.5))
     fault_rate: float = 0.0               # per broker call, spread over fault kinds
     risk: RiskConfig = DEFAULT_RISK
+    db: str | None = "phalanx.duckdb"     # the run's journal; None records nothing
 
     def __post_init__(self) -> None:
         for key in ("accounts", "minutes", "bar_seconds"):
@@ -84,6 +89,7 @@ class PaperResult:
     bars: int = 0
     signals: int = 0
     failures: list[StrategyFailed] = field(default_factory=list)
+    run_id: str = ""
 
 
 class _BarBuilder:
@@ -117,64 +123,162 @@ def instruments_for(symbols: tuple[str, ...]) -> list[Instrument]:
 
 async def run_paper(cfg: PaperConfig,
                     progress: Callable[[float], None] | None = None) -> PaperResult:
-    synth = SyntheticConfig(seed=cfg.seed, quote_interval_s=cfg.quote_interval_s)
-    clock = SimClock(synth.start_ns)
-    instruments = instruments_for(cfg.symbols)
-    ids = [f"acct-{i + 1}" for i in range(cfg.accounts)]
-    sim_accounts = {a: SimAccount(cfg.cash, api_key=f"key-{a}", secret=f"secret-{a}")
-                    for a in ids}
-    r = cfg.fault_rate
-    faults = FaultConfig(seed=cfg.seed, timeout_rate=r / 2, error_rate=r / 4,
-                         expire_rate=r / 4, retry_after_s=0.0) if r else None
-    broker = SimBroker(instruments, sim_accounts, clock=clock, faults=faults)
-    from risk.exits import KernelExitPolicy  # Numba: imported when a session starts
-
-    gate = RiskGate(cfg.risk, clock=clock)
-    exits = KernelExitPolicy()
-    accounts = [
-        Account(AccountConfig(a, sizing=DEFAULT_SIZINGS[i % len(DEFAULT_SIZINGS)],
-                              exits=cfg.exits),
-                broker, Credentials(a, f"key-{a}", f"secret-{a}"), instruments, clock,
-                exit_policy=exits, pre_trade=gate.pre_trade, sink=None)
-        for i, a in enumerate(ids)]
-    result = PaperResult(accounts, broker, gate)
-    host = StrategyHost(create_strategy(cfg.strategy, cfg.strategy, dict(cfg.params),
-                                        clock=clock),
-                        on_failure=result.failures.append)
-    await asyncio.gather(*(a.start() for a in accounts))
-    host.start()
-    builders = {s: _BarBuilder(s, cfg.bar_seconds * NANOS_PER_SECOND) for s in cfg.symbols}
-    per_symbol = int(cfg.minutes * 60 / cfg.quote_interval_s)
-    total = per_symbol * len(cfg.symbols)
-    for n, quote in enumerate(iter_quote_ticks(instruments, per_symbol, synth), 1):
-        await _on_quote(quote, clock, broker, accounts, builders, host, result, exits)
-        if progress is not None and n % max(1, total // 20) == 0:
-            progress(n / total)
-    host.stop()
-    broker.set_faults(None)
-    for account in accounts:
-        await account.maintain()
-    result.quotes = total
-    return result
+    """Run one session; with `cfg.db` set, every event lands in that DuckDB file as a run
+    (kind "paper"), and the run is closed as "failed" if the session raises."""
+    session = PaperSession(cfg)
+    journal = _Journal.open(cfg) if cfg.db else None
+    if journal is not None:
+        session.attach(journal)
+    try:
+        await session.run(progress)
+    except BaseException:
+        if journal is not None:
+            journal.close("failed")
+        raise
+    if journal is not None:
+        session.result.run_id = journal.run_id
+        journal.close("finished")
+    return session.result
 
 
-async def _on_quote(quote: QuoteTick, clock: SimClock, broker: SimBroker,
-                    accounts: list[Account], builders: dict[str, _BarBuilder],
-                    host: StrategyHost, result: PaperResult, exits: ExitPolicy) -> None:
-    clock.set_ns(quote.ts_event)
-    broker.on_quote(quote)
-    for account in accounts:
-        account.on_quote(quote)
-        if account.working or account.unconfirmed:
-            await account.sync()
-    await check_fleet_exits(accounts, exits, clock.now_ns())
-    bar = builders[quote.symbol].add(quote.ts_event, (quote.bid + quote.ask) / 2)
-    if bar is None:
-        return
-    result.bars += 1
-    for signal in host.bar(bar):
-        result.signals += 1
-        await asyncio.gather(*(a.on_signal(signal) for a in accounts))
+class PaperSession:
+    """The accounts, the broker, the gate and the strategy of one session, driven quote by
+    quote on a simulated clock."""
+
+    def __init__(self, cfg: PaperConfig) -> None:
+        from risk.exits import KernelExitPolicy  # Numba: imported when a session starts
+
+        self.cfg = cfg
+        self.synth = SyntheticConfig(seed=cfg.seed, quote_interval_s=cfg.quote_interval_s)
+        self.clock = SimClock(self.synth.start_ns)
+        self.instruments = instruments_for(cfg.symbols)
+        ids = [f"acct-{i + 1}" for i in range(cfg.accounts)]
+        r = cfg.fault_rate
+        faults = FaultConfig(seed=cfg.seed, timeout_rate=r / 2, error_rate=r / 4,
+                             expire_rate=r / 4, retry_after_s=0.0) if r else None
+        self.broker = SimBroker(
+            self.instruments,
+            {a: SimAccount(cfg.cash, api_key=f"key-{a}", secret=f"secret-{a}") for a in ids},
+            clock=self.clock, faults=faults)
+        self.gate = RiskGate(cfg.risk, clock=self.clock)
+        self.exits = KernelExitPolicy()
+        self.accounts = [
+            Account(AccountConfig(a, sizing=DEFAULT_SIZINGS[i % len(DEFAULT_SIZINGS)],
+                                  exits=cfg.exits),
+                    self.broker, Credentials(a, f"key-{a}", f"secret-{a}"), self.instruments,
+                    self.clock, exit_policy=self.exits, pre_trade=self.gate.pre_trade)
+            for i, a in enumerate(ids)]
+        self.result = PaperResult(self.accounts, self.broker, self.gate)
+        self.host = StrategyHost(create_strategy(cfg.strategy, cfg.strategy,
+                                                 dict(cfg.params), clock=self.clock),
+                                 on_failure=self.result.failures.append)
+        interval = cfg.bar_seconds * NANOS_PER_SECOND
+        self.builders = {s: _BarBuilder(s, interval) for s in cfg.symbols}
+        self.journal: _Journal | None = None
+
+    def attach(self, journal: _Journal) -> None:
+        """Send every account, gate and strategy event to the journal."""
+        self.journal = journal
+        for account in self.accounts:
+            account.set_sink(journal.writer.record)
+        self.gate.set_sink(journal.writer.record)
+        self.host.on_failure = _both(self.result.failures.append, journal.writer.record)
+
+    async def run(self, progress: Callable[[float], None] | None = None) -> None:
+        await asyncio.gather(*(a.start() for a in self.accounts))
+        self.host.start()
+        per_symbol = int(self.cfg.minutes * 60 / self.cfg.quote_interval_s)
+        total = per_symbol * len(self.cfg.symbols)
+        every = max(1, total // 20)
+        for n, quote in enumerate(iter_quote_ticks(self.instruments, per_symbol,
+                                                   self.synth), 1):
+            await self.on_quote(quote)
+            if n % every == 0:
+                if progress is not None:
+                    progress(n / total)
+                if self.journal is not None:
+                    self.journal.writer.maybe_flush()
+        self.host.stop()
+        self.broker.set_faults(None)
+        for account in self.accounts:
+            await account.maintain()
+        self.result.quotes = total
+        if self.journal is not None:
+            self.journal.equity(self.accounts, self.clock.now_ns())
+
+    async def on_quote(self, quote: QuoteTick) -> None:
+        self.clock.set_ns(quote.ts_event)
+        self.broker.on_quote(quote)
+        for account in self.accounts:
+            account.on_quote(quote)
+            if account.working or account.unconfirmed:
+                await account.sync()
+        await check_fleet_exits(self.accounts, self.exits, self.clock.now_ns())
+        bar = self.builders[quote.symbol].add(quote.ts_event, (quote.bid + quote.ask) / 2)
+        if bar is not None:
+            await self.on_bar(bar)
+
+    async def on_bar(self, bar: Bar) -> None:
+        self.result.bars += 1
+        for signal in self.host.bar(bar):
+            self.result.signals += 1
+            started = time.perf_counter_ns()
+            await asyncio.gather(*(a.on_signal(signal) for a in self.accounts))
+            if self.journal is not None:
+                self.journal.writer.record(signal)
+                self.journal.latency("signal_fanout", bar.ts_event,
+                                     time.perf_counter_ns() - started)
+        if self.journal is not None:
+            self.journal.equity(self.accounts, bar.ts_event)
+
+
+class _Journal:
+    """The session's run in the DuckDB store: one batched writer, closed exactly once."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.writer = store.writer(run_id)
+
+    @classmethod
+    def open(cls, cfg: PaperConfig) -> _Journal:
+        store = Store.open(cfg.db)
+        config = {"strategy": cfg.strategy, "params": dict(cfg.params), "seed": cfg.seed,
+                  "accounts": cfg.accounts, "symbols": list(cfg.symbols),
+                  "minutes": cfg.minutes, "bar_seconds": cfg.bar_seconds,
+                  "fault_rate": cfg.fault_rate}
+        return cls(store, store.begin_run("paper", config))
+
+    def equity(self, accounts: list[Account], ts_ns: int) -> None:
+        pfs = [a.portfolio for a in accounts]
+        self.writer.append("equity", {
+            "account_id": np.array([a.account_id for a in accounts], dtype=object),
+            "ts_ns": np.full(len(pfs), ts_ns, dtype=np.int64),
+            "equity": np.array([p.equity() for p in pfs]),
+            "cash": np.array([p.cash for p in pfs]),
+            "realized_pnl": np.array([p.realized_pnl() for p in pfs]),
+            "unrealized_pnl": np.array([p.unrealized_pnl() for p in pfs]),
+            "fees": np.array([p.fees() for p in pfs])})
+
+    def latency(self, hop: str, ts_ns: int, ns: int) -> None:
+        self.writer.append("latency", {"hop": np.array([hop], dtype=object),
+                                       "ts_ns": np.array([ts_ns], dtype=np.int64),
+                                       "ns": np.array([ns], dtype=np.int64)})
+
+    def close(self, status: str) -> None:
+        try:
+            self.writer.close()
+            self.store.end_run(self.run_id, status)
+        finally:
+            self.store.close()
+
+
+def _both(first: Callable[[object], None],
+          second: Callable[[object], None]) -> Callable[[object], None]:
+    def call(event: object) -> None:
+        first(event)
+        second(event)
+    return call
 
 
 def summarize(result: PaperResult) -> dict:
@@ -207,7 +311,8 @@ def summarize(result: PaperResult) -> dict:
                               "quantity": p.quantity, "avg_price": p.avg_price,
                               "mark": mark, "unrealized": p.unrealized_pnl(mark)})
     denials = {reason.value: n for reason, n in sorted(result.gate.denials.items())}
-    return {"quotes": result.quotes, "bars": result.bars, "signals": result.signals,
+    return {"run_id": result.run_id, "quotes": result.quotes, "bars": result.bars,
+            "signals": result.signals,
             "risk_denials": denials,
             "risk_events": [f"{e.account_id} {e.state.value} ({e.cause.value})"
                             for e in result.gate.events],

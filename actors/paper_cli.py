@@ -47,6 +47,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="probability per broker call of an injected fault (default 0)")
     parser.add_argument("--risk", metavar="FILE",
                         help="risk limits, TOML or JSON (default: built-in paper limits)")
+    parser.add_argument("--db", default=d.db, metavar="FILE",
+                        help="DuckDB file that keeps the run's journal (default %(default)s)")
+    parser.add_argument("--no-db", action="store_true", help="keep no journal")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=handle)
 
@@ -69,7 +72,8 @@ def handle(args: argparse.Namespace) -> int:
                       minutes=args.minutes, bar_seconds=args.bar_seconds, seed=args.seed,
                       cash=args.cash, strategy=args.strategy,
                       params=_params(args.param, args.strategy), fault_rate=args.fault_rate,
-                      risk=RiskConfig.load(args.risk) if args.risk else DEFAULT_RISK)
+                      risk=RiskConfig.load(args.risk) if args.risk else DEFAULT_RISK,
+                      db=None if args.no_db else args.db)
 
     def progress(share: float) -> None:
         if not args.json and sys.stderr.isatty():
@@ -83,7 +87,11 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     print(f"paper session: {cfg.strategy} {cfg.params} on {', '.join(cfg.symbols)}, "
           f"{cfg.minutes} min, seed {cfg.seed}: {summary['quotes']:,} quotes, "
-          f"{summary['bars']} bars, {summary['signals']} signals\n")
+          f"{summary['bars']} bars, {summary['signals']} signals")
+    if summary["run_id"]:
+        print(f"journal: run {summary['run_id']} in {cfg.db} "
+              f"(phalanx data info --db {cfg.db})")
+    print()
     cols = ["account", "sizing", "equity", "cash", "realized", "unrealized", "fees",
             "return_pct", "orders", "filled", "denied", "trades", "win_rate_pct", "risk_state"]
     print(render(cols, [[r[c] for c in cols] for r in summary["accounts"]], "accounts"))

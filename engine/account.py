@@ -103,6 +103,11 @@ class Account:
     def __repr__(self) -> str:
         return f"Account({self.account_id!r}, equity={self.equity():.2f})"
 
+    def set_sink(self, sink: Callable[[object], None] | None) -> None:
+        """Where every new event goes besides `events` (a journal writer, an actor's
+        stream); None for nowhere."""
+        self._sink = sink
+
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Log in and take cash and positions from the broker's view of the account.
@@ -294,6 +299,7 @@ class Account:
         order = Order(cmd)
         self.orders[cmd.client_order_id] = order
         self.working[cmd.client_order_id] = order
+        self._record(cmd)                     # the journal keeps the command itself
         if denial is not None:
             self._apply_to(order, denial)
             return

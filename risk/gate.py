@@ -136,6 +136,10 @@ class RiskGate:
         self._fleet = FleetBook()
         self._fleet_state = ScopeState(FLEET, config.fleet)
 
+    def set_sink(self, sink: Callable[[object], None] | None) -> None:
+        """Where trading-state events go besides `events`; None for nowhere."""
+        self._sink = sink
+
     def pre_trade(self, cmd: SubmitOrder, account: Account) -> OrderDenied | None:
         """The `Account` pre_trade hook. Time is the injected clock's, else cmd.ts_init."""
         now = self._clock.now_ns() if self._clock is not None else cmd.ts_init

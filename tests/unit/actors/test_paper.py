@@ -12,10 +12,11 @@ import pytest
 from actors.cli import build_parser, main
 from actors.paper import PaperConfig, run_paper, summarize
 from engine.errors import ConfigError
+from engine.messages import PositionClosed
 
 
 def paper(**kw):
-    cfg = PaperConfig(**{"accounts": 2, "minutes": 90, **kw})
+    cfg = PaperConfig(**{"accounts": 2, "minutes": 90, "db": None, **kw})
     return asyncio.run(run_paper(cfg))
 
 
@@ -57,15 +58,17 @@ def test_bad_paper_config_names_the_key(kwargs, key):
 
 
 def test_paper_json_output_has_every_account(capsys):
-    assert main(["paper", "--accounts", "2", "--minutes", "30", "--json"]) == 0
+    assert main(["paper", "--accounts", "2", "--minutes", "30", "--json", "--no-db"]) == 0
     out = orjson.loads(capsys.readouterr().out)
     assert [r["account"] for r in out["accounts"]] == ["acct-1", "acct-2"]
     assert {"equity", "realized", "fees", "trades"} <= set(out["accounts"][0])
 
 
-def test_paper_table_output_lists_accounts_and_positions(capsys):
-    assert main(["paper", "--minutes", "30"]) == 0
+def test_paper_table_output_lists_accounts_and_positions(capsys, tmp_path):
+    db = str(tmp_path / "paper.duckdb")
+    assert main(["paper", "--minutes", "30", "--db", db]) == 0
     out = capsys.readouterr().out
+    assert f"in {db}" in out
     assert "accounts" in out and "open positions" in out and "acct-3" in out
 
 
@@ -74,9 +77,10 @@ def test_paper_table_output_lists_accounts_and_positions(capsys):
     (["paper", "--strategy", "nope"], "nope"),
     (["paper", "--param", "fast"], "--param"),
     (["paper", "--param", "fast=30", "--param", "slow=10"], "fast"),
+    (["paper", "--risk", "/nonexistent/risk.toml"], "risk.toml"),
 ])
 def test_bad_arguments_give_a_one_line_error_and_exit_2(argv, needle, capsys):
-    assert main(argv) == 2
+    assert main([*argv, "--no-db"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err
 
@@ -93,3 +97,37 @@ def test_the_console_script_runs_from_a_shell():
     out = subprocess.run([sys.executable, "-m", "actors.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "paper" in out
+
+
+def test_the_session_journal_lands_in_duckdb_and_matches_the_accounts(tmp_path):
+    from data.store import Store
+
+    db = str(tmp_path / "journal.duckdb")
+    result = paper(db=db, minutes=60)
+    fills = sum(len(o.trade_ids) for a in result.accounts for o in a.orders.values())
+    closed = sum(isinstance(e, PositionClosed) for a in result.accounts for e in a.events)
+    with Store.open(db, read_only=True) as store:
+        assert store.count("fills", run_id=result.run_id) == fills > 0
+        assert store.count("trades", run_id=result.run_id) == closed
+        assert store.count("signals", run_id=result.run_id) == result.signals
+        assert store.count("orders", run_id=result.run_id) == sum(
+            len(a.orders) for a in result.accounts)
+        [(status, kind)] = store.rows("SELECT status, kind FROM runs WHERE run_id = ?",
+                                      [result.run_id])
+        assert (status, kind) == ("finished", "paper")
+        [(last_equity,)] = store.rows(
+            "SELECT equity FROM equity WHERE run_id = ? AND account_id = 'acct-1' "
+            "ORDER BY ts_ns DESC LIMIT 1", [result.run_id])
+    assert last_equity == pytest.approx(result.accounts[0].equity())
+
+
+def test_secrets_never_reach_the_journal(tmp_path):
+    from data.store import Store
+
+    db = str(tmp_path / "journal.duckdb")
+    result = paper(db=db, minutes=30, fault_rate=0.2)
+    with Store.open(db, read_only=True) as store:
+        for table in ("order_events", "risk_events", "run_events", "runs"):
+            for row in store.rows(f"SELECT * FROM {table}"):
+                assert not any("secret-" in str(v) or "key-acct" in str(v) for v in row)
+    assert result.run_id

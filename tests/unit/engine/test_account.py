@@ -25,6 +25,7 @@ from engine.messages import (
     QuoteTick,
     SessionChanged,
     Signal,
+    SubmitOrder,
 )
 from engine.session import SessionConfig
 from engine.sim import FaultConfig, SimAccount, SimBroker
@@ -223,8 +224,10 @@ def test_a_buy_beyond_free_cash_is_denied_insufficient_funds():
         await rig.account.start()
         rig.quote(99.99, 100.01)
         return await rig.account.on_signal(rig.signal(SignalSide.LONG))
-    [denied] = run(go())
+    command, denied = run(go())
+    assert isinstance(command, SubmitOrder) and command.quantity == 10.0
     assert denied.reason is DenyReason.INSUFFICIENT_FUNDS
+    assert denied.client_order_id == command.client_order_id
 
 
 @pytest.mark.parametrize("bid, ask", [(math.nan, 1.0), (1.0, math.inf), (-1.0, 1.0)])

@@ -4,14 +4,19 @@ Shared by `benchmarks/test_bench_kernels.py` (pytest-benchmark) and the future
 `phalanx bench kernels --json` command, which prints `run_kernel_bench()` as JSON.
 
 Kernels measured:
-- "trailing_exit": `risk.kernels.trail_and_exit_nb` over a stream of ticks: every call
-  takes one tick of prices for all N positions, moves the trailing stops and evaluates
-  stop loss, take profit, trailing stop and holding time. The NumPy peer is
-  `trail_and_exit_np` (same semantics, whole-array operations); plain Python is
+- "trailing_exit": `risk.kernels.trail_and_exit_percent_nb` over a stream of ticks: every
+  call takes one tick of prices for all N positions, moves the trailing stops and
+  evaluates stop loss, take profit, trailing stop and holding time. The book trails by a
+  percent (what `engine.exits.Protection` holds), so this is the kernel
+  `risk.exits.KernelExitPolicy` picks for it; the general `trail_and_exit_nb` (every
+  trail mode, activation, break-even) on the same book is reported beside it as
+  "numba_general_ns_per_position". The NumPy peer is `trail_and_exit_percent_np` (same
+  layout and semantics, whole-array operations); plain Python is
   `engine.exits.PlainExitPolicy.evaluate` over `Protection` objects, the code the kernel
-  replaces in an account. Positions trail by a percent so all three do the same work.
+  replaces in an account.
 - "fleet_sizing": `risk.kernels.size_fleet_nb`, one signal over N accounts with the six
-  sizing modes and caps. The NumPy peer is `size_fleet_np`; plain Python is
+  sizing modes (int8 codes) and caps; `size_fleet_parallel_nb` beside it. The NumPy peer
+  is `size_fleet_np`; plain Python is
   `engine.sizing.size_order` per account (modes it lacks are sized as percent of equity;
   it applies no caps, so it does a little less work than the kernel).
 
@@ -31,7 +36,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -42,9 +47,12 @@ from engine.sizing import SizingConfig, SizingMode, size_order
 from risk.codes import SizeStatus, SizingModeCode, TrailMode
 from risk.kernels import (
     size_fleet_nb,
+    size_fleet_parallel_nb,
     step_scale_nb,
     trail_and_exit_nb,
     trail_and_exit_parallel_nb,
+    trail_and_exit_percent_nb,
+    trail_and_exit_percent_parallel_nb,
 )
 
 SIZES = (1_000, 100_000, 1_000_000)
@@ -55,13 +63,14 @@ TARGET_VS_PYTHON = 100.0
 SEC = 1_000_000_000
 
 EXIT_FIELDS = ("direction", "entry", "stop", "take", "trail_mode", "trail_param", "atr",
-               "activation", "best", "trail_stop", "be_trigger", "opened_ns",
-               "max_holding_ns")
+               "activation", "best", "trail_stop", "be_trigger", "deadline_ns")
+PERCENT_EXIT_FIELDS = ("direction", "stop", "take", "trail_param", "best", "trail_stop",
+                       "deadline_ns")
 
 
 # --- NumPy peers ----------------------------------------------------------------------------
 def trail_and_exit_np(direction, entry, stop, take, trail_mode, trail_param, atr, activation,
-                      best, trail_stop, be_trigger, opened_ns, max_holding_ns, price, now_ns):
+                      best, trail_stop, be_trigger, deadline_ns, price, now_ns):
     """`risk.kernels.trail_and_exit_nb` in whole-array NumPy (same rules, same results).
 
     The trailing update is computed only on the rows that made a new best (compressed
@@ -89,12 +98,37 @@ def trail_and_exit_np(direction, entry, stop, take, trail_mode, trail_param, atr
         trail_stop[rows[tighter]] = candidate[tighter]
 
         out = np.zeros(price.shape[0], dtype=np.int8)
-        out[live & (max_holding_ns > 0) & (now_ns - opened_ns >= max_holding_ns)] = 4
+        out[live & (deadline_ns != 0) & (now_ns >= deadline_ns)] = 4
         out[live & arms & ((best - entry) * direction >= be_trigger)
             & ((price - entry) * direction <= 0.0)] = 5
         out[live & ((price - trail_stop) * direction <= 0.0)] = 3
         out[live & ((price - take) * direction >= 0.0)] = 2
         out[live & ((price - stop) * direction <= 0.0)] = 1
+    return out
+
+
+def trail_and_exit_percent_np(direction, stop, take, trail_pct, best, trail_stop, deadline_ns,
+                              price, now_ns):
+    """`risk.kernels.trail_and_exit_percent_nb` in whole-array NumPy (same rules, same
+    results): the new trailing stops are computed on the rows that made a new best only."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        live = (price > 0.0) & (price < np.inf) & ((direction == 1) | (direction == -1))
+        new_best = (live & (trail_pct > 0.0) & (trail_pct < np.inf)
+                    & ((price - best) * direction > 0.0))
+        rows = np.flatnonzero(new_best)
+        px, d = price[rows], direction[rows]
+        best[rows] = px
+        candidate = px * (1.0 - d * trail_pct[rows] / 100.0)
+        current = trail_stop[rows]
+        tighter = np.isnan(current) | ((candidate - current) * d > 0.0)
+        trail_stop[rows[tighter]] = candidate[tighter]
+
+        out = np.zeros(price.shape[0], dtype=np.int8)
+        out[(deadline_ns != 0) & (now_ns >= deadline_ns)] = 4
+        out[(price - trail_stop) * direction <= 0.0] = 3
+        out[(price - take) * direction >= 0.0] = 2
+        out[(price - stop) * direction <= 0.0] = 1
+        out[~live] = 0
     return out
 
 
@@ -214,7 +248,7 @@ class ExitWorkload:
                            stop=float(s["stop"][i]), take=float(s["take"][i]),
                            trailing_pct=float(s["trail_param"][i]), best=float(s["best"][i]),
                            trail_stop=float(s["trail_stop"][i]),
-                           deadline_ns=int(s["max_holding_ns"][i]))
+                           deadline_ns=int(s["deadline_ns"][i]))
                 for i in range(min(limit, self.positions))]
 
 
@@ -235,8 +269,7 @@ def exit_workload(n: int, ticks: int, seed: int = 7) -> ExitWorkload:
         "best": entry.copy(),
         "trail_stop": entry * (1 - direction * pct / 100),
         "be_trigger": np.full(n, math.nan),
-        "opened_ns": np.zeros(n, dtype=np.int64),
-        "max_holding_ns": rng.integers(60, 3600, n, dtype=np.int64) * SEC,
+        "deadline_ns": rng.integers(60, 3600, n, dtype=np.int64) * SEC,
     }
     steps = rng.normal(0.0, 0.002, (ticks, n))
     prices = entry * np.exp(np.cumsum(steps, axis=0))
@@ -260,7 +293,7 @@ def sizing_workload(n: int, seed: int = 11) -> SizingWorkload:
     rng = np.random.default_rng(seed)
     equity = rng.uniform(1e4, 1e6, n)
     free_cash = equity * rng.uniform(0.05, 1.0, n)
-    mode = rng.integers(0, len(SizingModeCode), n, dtype=np.int64)
+    mode = rng.integers(0, len(SizingModeCode), n, dtype=np.int8)
     param = np.select([mode == SizingModeCode.FIXED_QUANTITY,
                        mode == SizingModeCode.FIXED_NOTIONAL,
                        mode == SizingModeCode.PERCENT_EQUITY],
@@ -273,29 +306,24 @@ def sizing_workload(n: int, seed: int = 11) -> SizingWorkload:
 
 
 # --- one sample of each implementation ------------------------------------------------------
-def run_exits_numba(w: ExitWorkload, state: dict[str, np.ndarray], ticks: int) -> np.ndarray:
-    args = [state[k] for k in EXIT_FIELDS]
+def run_exits(kernel: Callable, fields: tuple[str, ...], w: ExitWorkload,
+              state: dict[str, np.ndarray], ticks: int) -> np.ndarray:
+    """`ticks` calls of an exit kernel (or NumPy peer) taking the arrays `fields`."""
+    args = [state[k] for k in fields]
     out = None
     for t in range(ticks):
-        out = trail_and_exit_nb(*args, w.prices[t], w.now_ns[t])
+        out = kernel(*args, w.prices[t], w.now_ns[t])
     return out
 
 
-def run_exits_parallel(w: ExitWorkload, state: dict[str, np.ndarray], ticks: int
-                       ) -> np.ndarray:
-    args = [state[k] for k in EXIT_FIELDS]
-    out = None
-    for t in range(ticks):
-        out = trail_and_exit_parallel_nb(*args, w.prices[t], w.now_ns[t])
-    return out
-
-
-def run_exits_numpy(w: ExitWorkload, state: dict[str, np.ndarray], ticks: int) -> np.ndarray:
-    args = [state[k] for k in EXIT_FIELDS]
-    out = None
-    for t in range(ticks):
-        out = trail_and_exit_np(*args, w.prices[t], int(w.now_ns[t]))
-    return out
+EXIT_RUNS = {   # name: (kernel, the arrays it takes)
+    "numba": (trail_and_exit_percent_nb, PERCENT_EXIT_FIELDS),
+    "parallel": (trail_and_exit_percent_parallel_nb, PERCENT_EXIT_FIELDS),
+    "numpy": (trail_and_exit_percent_np, PERCENT_EXIT_FIELDS),
+    "general": (trail_and_exit_nb, EXIT_FIELDS),
+    "general_parallel": (trail_and_exit_parallel_nb, EXIT_FIELDS),
+    "general_numpy": (trail_and_exit_np, EXIT_FIELDS),
+}
 
 
 def run_exits_python(protections: list[Protection], prices: list[list[float]],
@@ -307,17 +335,11 @@ def run_exits_python(protections: list[Protection], prices: list[list[float]],
     return out
 
 
-def run_sizing_numba(w: SizingWorkload, calls: int):
+def run_sizing(kernel: Callable, w: SizingWorkload, calls: int):
+    """`calls` calls of a sizing kernel (or NumPy peer) on the same fleet."""
     out = None
     for _ in range(calls):
-        out = size_fleet_nb(*w.arrays, *w.scalars)
-    return out
-
-
-def run_sizing_numpy(w: SizingWorkload, calls: int):
-    out = None
-    for _ in range(calls):
-        out = size_fleet_np(*w.arrays, *w.scalars)
+        out = kernel(*w.arrays, *w.scalars)
     return out
 
 
@@ -367,32 +389,35 @@ def ticks_for(n: int) -> int:
 def warm_up() -> None:
     """Compile the kernels (or load them from the Numba cache) and run the NumPy peers."""
     w = exit_workload(64, 2)
-    run_exits_numba(w, w.fresh(), 2)
-    run_exits_parallel(w, w.fresh(), 2)
-    run_exits_numpy(w, w.fresh(), 2)
+    for kernel, fields in EXIT_RUNS.values():
+        run_exits(kernel, fields, w, w.fresh(), 2)
     s = sizing_workload(64)
-    run_sizing_numba(s, 1)
-    run_sizing_numpy(s, 1)
+    for kernel in (size_fleet_nb, size_fleet_parallel_nb, size_fleet_np):
+        run_sizing(kernel, s, 1)
 
 
 def check_peers_agree(n: int = 20_000) -> None:
     """The NumPy peers compute what the kernels compute (RuntimeError otherwise)."""
     w = exit_workload(n, 6)
-    a, b = w.fresh(), w.fresh()
+    states = {name: w.fresh() for name in EXIT_RUNS}
     for t in range(6):
-        out_nb = trail_and_exit_nb(*[a[k] for k in EXIT_FIELDS], w.prices[t], w.now_ns[t])
-        out_np = trail_and_exit_np(*[b[k] for k in EXIT_FIELDS], w.prices[t],
-                                   int(w.now_ns[t]))
-        same = (np.array_equal(out_nb, out_np)
-                and np.array_equal(a["best"], b["best"])
-                and np.array_equal(a["trail_stop"], b["trail_stop"], equal_nan=True))
-        if not same:
-            raise RuntimeError("trail_and_exit_np disagrees with trail_and_exit_nb")
+        outs = {name: kernel(*[states[name][k] for k in fields], w.prices[t], w.now_ns[t])
+                for name, (kernel, fields) in EXIT_RUNS.items()}
+        a = states["numba"]
+        for name, out in outs.items():
+            b = states[name]
+            same = (np.array_equal(outs["numba"], out)
+                    and np.array_equal(a["best"], b["best"])
+                    and np.array_equal(a["trail_stop"], b["trail_stop"], equal_nan=True))
+            if not same:
+                raise RuntimeError(f"exit run {name!r} disagrees with "
+                                   "trail_and_exit_percent_nb")
     s = sizing_workload(n)
     q_nb, st_nb = size_fleet_nb(*s.arrays, *s.scalars)
-    q_np, st_np = size_fleet_np(*s.arrays, *s.scalars)
-    if not (np.array_equal(q_nb, q_np) and np.array_equal(st_nb, st_np)):
-        raise RuntimeError("size_fleet_np disagrees with size_fleet_nb")
+    for peer in (size_fleet_np, size_fleet_parallel_nb):
+        q, st = peer(*s.arrays, *s.scalars)
+        if not (np.array_equal(q_nb, q) and np.array_equal(st_nb, st)):
+            raise RuntimeError(f"{peer.__name__} disagrees with size_fleet_nb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +439,7 @@ class Case:
     python: Run
     extra: dict
     parallel: Run | None = None     # the same kernel over all Numba threads, if it has one
+    variants: dict[str, Run] = field(default_factory=dict)   # more figures: {field: run}
 
 
 def trailing_exit_case(n: int) -> Case:
@@ -423,14 +449,23 @@ def trailing_exit_case(n: int) -> Case:
     ticks_py = max(1, min(ticks, 200_000 // n_py))
     prices = [row[:n_py].tolist() for row in w.prices[:ticks_py]]
     now = w.now_ns[:ticks_py].tolist()
+
+    def run(name: str) -> Run:
+        kernel, fields = EXIT_RUNS[name]
+        return Run(run_exits, lambda: (kernel, fields, w, w.fresh(), ticks), ticks * n)
+
     return Case(
         "trailing_exit", n,
-        numba=Run(run_exits_numba, lambda: (w, w.fresh(), ticks), ticks * n),
-        numpy=Run(run_exits_numpy, lambda: (w, w.fresh(), ticks), ticks * n),
+        numba=run("numba"), numpy=run("numpy"),
         python=Run(run_exits_python, lambda: (w.protections(n_py), prices, now),
                    ticks_py * n_py),
-        extra={"ticks": ticks, "python_positions": n_py, "python_ticks": ticks_py},
-        parallel=Run(run_exits_parallel, lambda: (w, w.fresh(), ticks), ticks * n))
+        extra={"ticks": ticks, "python_positions": n_py, "python_ticks": ticks_py,
+               "numba_kernel": "trail_and_exit_percent_nb",
+               "numpy_peer": "trail_and_exit_percent_np"},
+        parallel=run("parallel"),
+        variants={"numba_general_ns_per_position": run("general"),
+                  "numba_general_parallel_ns_per_position": run("general_parallel"),
+                  "numpy_general_ns_per_position": run("general_numpy")})
 
 
 def fleet_sizing_case(n: int) -> Case:
@@ -440,8 +475,9 @@ def fleet_sizing_case(n: int) -> Case:
     instrument, price, rows = python_sizing_inputs(w, n_py)
     return Case(
         "fleet_sizing", n,
-        numba=Run(run_sizing_numba, lambda: (w, calls), calls * n),
-        numpy=Run(run_sizing_numpy, lambda: (w, calls), calls * n),
+        numba=Run(run_sizing, lambda: (size_fleet_nb, w, calls), calls * n),
+        numpy=Run(run_sizing, lambda: (size_fleet_np, w, calls), calls * n),
+        parallel=Run(run_sizing, lambda: (size_fleet_parallel_nb, w, calls), calls * n),
         python=Run(run_sizing_python, lambda: (instrument, price, rows), n_py),
         extra={"calls": calls, "python_positions": n_py})
 
@@ -485,6 +521,8 @@ def measure(case: Case, repeats: int = 5, python_repeats: int = 3,
         },
         **case.extra,
         **(_parallel_fields(case, repeats, numpy_ns[0], python_ns[0])),
+        **{name: round(ns_per_position(run, repeats)[0], 3)
+           for name, run in case.variants.items()},
     }
 
 

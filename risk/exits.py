@@ -1,12 +1,14 @@
-"""`KernelExitPolicy`: the `engine.exits.ExitPolicy` seam backed by `trail_and_exit_nb`.
+"""`KernelExitPolicy`: the `engine.exits.ExitPolicy` seam backed by the exit kernels.
 
 An account keeps its protections as `engine.exits.Protection` objects. This module packs
-a list of them into the kernel's struct of arrays, runs the kernel and writes the moved
+a list of them into the kernels' struct of arrays, runs a kernel and writes the moved
 best prices and trailing stops back, so `Account(exit_policy=KernelExitPolicy())` switches
 an account from the plain-Python policy to the kernel with the same results.
 
-Protections only know the percent trail (`trailing_pct`); the kernel's other trail modes,
-activation prices and break-even triggers are for callers that hold the arrays themselves.
+Protections only know the percent trail (`trailing_pct`), so packed protections run
+through `trail_and_exit_percent_nb`, which reads only the arrays a percent trail needs;
+the general `trail_and_exit_nb` (other trail modes, activation prices, break-even
+triggers) is for callers that hold the arrays themselves.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ import numpy as np
 from engine.enums import ExitReason
 from engine.exits import Protection
 from risk.codes import EXIT_REASONS, TrailMode
-from risk.kernels import trail_and_exit_nb
+from risk.kernels import trail_and_exit_nb, trail_and_exit_percent_nb
 
 
 @dataclass(slots=True)
 class ExitArrays:
-    """The struct of arrays `trail_and_exit_nb` takes, one row per position."""
+    """The struct of arrays `trail_and_exit_nb` takes, one row per position.
+
+    `percent_only` says that every row trails by a percent or not at all (trail_mode
+    PERCENT, or NONE with a trail_param that is not a finite number > 0), without
+    activation price or break-even trigger; `evaluate` then runs the faster
+    `trail_and_exit_percent_nb`. `pack_protections` sets it; `is_percent_book` checks it.
+    """
 
     direction: np.ndarray       # int8, +1 / -1
     entry: np.ndarray           # float64
@@ -38,36 +46,40 @@ class ExitArrays:
     best: np.ndarray            # float64, updated by the kernel
     trail_stop: np.ndarray      # float64, updated by the kernel
     be_trigger: np.ndarray      # float64, NaN = off
-    opened_ns: np.ndarray       # int64
-    max_holding_ns: np.ndarray  # int64, <= 0 = no limit
+    deadline_ns: np.ndarray     # int64, 0 = no holding limit
+    percent_only: bool = False
+
+    def is_percent_book(self) -> bool:
+        """True when the rows qualify for `trail_and_exit_percent_nb` (see the class)."""
+        with np.errstate(invalid="ignore"):
+            param = self.trail_param
+            no_trail = ~((param > 0.0) & (param < np.inf))
+            return bool(np.all((self.trail_mode == TrailMode.PERCENT)
+                               | ((self.trail_mode == TrailMode.NONE) & no_trail))
+                        and np.all(np.isnan(self.activation))
+                        and not np.any(self.be_trigger >= 0.0))
 
     def evaluate(self, prices: np.ndarray, now_ns: int) -> np.ndarray:
         """Exit reason codes (int8) for one tick of prices; moves best and trail_stop."""
+        prices = np.asarray(prices, dtype=np.float64)
+        if self.percent_only:
+            return trail_and_exit_percent_nb(
+                self.direction, self.stop, self.take, self.trail_param, self.best,
+                self.trail_stop, self.deadline_ns, prices, np.int64(now_ns))
         return trail_and_exit_nb(
             self.direction, self.entry, self.stop, self.take, self.trail_mode,
             self.trail_param, self.atr, self.activation, self.best, self.trail_stop,
-            self.be_trigger, self.opened_ns, self.max_holding_ns,
-            np.asarray(prices, dtype=np.float64), np.int64(now_ns))
+            self.be_trigger, self.deadline_ns, prices, np.int64(now_ns))
 
 
 def pack_protections(protections: Sequence[Protection]) -> ExitArrays:
-    """The protections as kernel rows: a non-NaN `trailing_pct` is TrailMode.PERCENT.
-
-    `deadline_ns` (0 = none) becomes `max_holding_ns = deadline_ns - opened_ns`; a deadline
-    at or before the opening time is written as a 1 ns limit that ends at the deadline, so
-    the kernel fires at the same instant as PlainExitPolicy.
-    """
+    """The protections as kernel rows: a non-NaN `trailing_pct` is TrailMode.PERCENT, and
+    `deadline_ns` (0 = none) is the kernels' deadline as it is. A percent book: the
+    arrays run through `trail_and_exit_percent_nb`."""
     n = len(protections)
-    direction = np.fromiter((p.direction for p in protections), np.int8, n)
-    opened = np.fromiter((p.opened_ns for p in protections), np.int64, n)
-    deadline = np.fromiter((p.deadline_ns for p in protections), np.int64, n)
     trailing = np.fromiter((p.trailing_pct for p in protections), np.float64, n)
-    holding = np.where(deadline != 0, deadline - opened, 0)
-    early = (deadline != 0) & (holding <= 0)
-    opened = np.where(early, deadline - 1, opened)
-    holding = np.where(early, 1, holding)
     return ExitArrays(
-        direction=direction,
+        direction=np.fromiter((p.direction for p in protections), np.int8, n),
         entry=np.fromiter((p.entry for p in protections), np.float64, n),
         stop=np.fromiter((p.stop for p in protections), np.float64, n),
         take=np.fromiter((p.take for p in protections), np.float64, n),
@@ -79,8 +91,8 @@ def pack_protections(protections: Sequence[Protection]) -> ExitArrays:
         best=np.fromiter((p.best for p in protections), np.float64, n),
         trail_stop=np.fromiter((p.trail_stop for p in protections), np.float64, n),
         be_trigger=np.full(n, math.nan),
-        opened_ns=opened,
-        max_holding_ns=holding,
+        deadline_ns=np.fromiter((p.deadline_ns for p in protections), np.int64, n),
+        percent_only=True,
     )
 
 
@@ -93,7 +105,7 @@ def write_back(arrays: ExitArrays, protections: Sequence[Protection]) -> None:
 
 
 class KernelExitPolicy:
-    """`engine.exits.ExitPolicy` evaluated by `trail_and_exit_nb`: pack, run, write back.
+    """`engine.exits.ExitPolicy` evaluated by the exit kernels: pack, run, write back.
 
     Agrees with `PlainExitPolicy` on every protection whose `trailing_pct` is NaN or a
     finite number > 0 (what `ExitConfig` allows); the kernel ignores a zero, negative or

@@ -137,20 +137,19 @@ def size_fleet_reference(equity: Sequence[float], free_cash: Sequence[float],
 
 
 def trail_and_exit_reference(direction, entry, stop, take, trail_mode, trail_param, atr,
-                             activation, best, trail_stop, be_trigger, opened_ns,
-                             max_holding_ns, price, now_ns) -> list[int]:
+                             activation, best, trail_stop, be_trigger, deadline_ns, price,
+                             now_ns) -> list[int]:
     """`trail_and_exit_nb`: `best` and `trail_stop` are lists updated in place."""
     out = []
     for i, px in enumerate(price):
         out.append(int(_exit_one(i, direction, entry, stop, take, trail_mode, trail_param,
-                                  atr, activation, best, trail_stop, be_trigger, opened_ns,
-                                  max_holding_ns, px, now_ns)))
+                                  atr, activation, best, trail_stop, be_trigger, deadline_ns,
+                                  px, now_ns)))
     return out
 
 
 def _exit_one(i, direction, entry, stop, take, trail_mode, trail_param, atr, activation,
-              best, trail_stop, be_trigger, opened_ns, max_holding_ns, px,
-              now_ns) -> ExitReason:
+              best, trail_stop, be_trigger, deadline_ns, px, now_ns) -> ExitReason:
     if not _finite_positive(px):
         return ExitReason.NONE
     d = int(direction[i])
@@ -186,6 +185,6 @@ def _exit_one(i, direction, entry, stop, take, trail_mode, trail_param, atr, act
         return ExitReason.TRAILING_STOP
     if arms and d * (best[i] - entry[i]) >= be and d * (px - entry[i]) <= 0:
         return ExitReason.BREAK_EVEN
-    if max_holding_ns[i] > 0 and now_ns - opened_ns[i] >= max_holding_ns[i]:
+    if deadline_ns[i] != 0 and now_ns >= deadline_ns[i]:
         return ExitReason.MAX_HOLDING_TIME
     return ExitReason.NONE

@@ -17,8 +17,13 @@ from engine.messages import PositionClosed, QuoteTick, Signal
 from engine.sim import SimAccount, SimBroker
 from engine.sizing import SizingConfig, SizingMode
 from risk.codes import TrailMode
-from risk.exits import KernelExitPolicy, pack_protections, write_back
-from risk.kernels import trail_and_exit_nb, trail_and_exit_parallel_nb
+from risk.exits import ExitArrays, KernelExitPolicy, pack_protections, write_back
+from risk.kernels import (
+    trail_and_exit_nb,
+    trail_and_exit_parallel_nb,
+    trail_and_exit_percent_nb,
+    trail_and_exit_percent_parallel_nb,
+)
 from tests.unit.risk.reference import trail_and_exit_reference
 
 NAN = math.nan
@@ -29,17 +34,18 @@ SETTINGS = settings(max_examples=150, deadline=None,
 
 FLOAT_FIELDS = ("entry", "stop", "take", "trail_param", "atr", "activation", "best",
                 "trail_stop", "be_trigger")
-INT_FIELDS = ("direction", "trail_mode", "opened_ns", "max_holding_ns")
+INT_FIELDS = ("direction", "trail_mode", "deadline_ns")
 ORDER = ("direction", "entry", "stop", "take", "trail_mode", "trail_param", "atr",
-         "activation", "best", "trail_stop", "be_trigger", "opened_ns", "max_holding_ns")
+         "activation", "best", "trail_stop", "be_trigger", "deadline_ns")
+PERCENT_ORDER = ("direction", "stop", "take", "trail_param", "best", "trail_stop",
+                 "deadline_ns")
 
 
 def rows_to_arrays(rows):
     """rows: dicts of kernel fields -> dict of arrays (missing fields get neutral values)."""
     defaults = {"direction": 1, "entry": 100.0, "stop": NAN, "take": NAN,
                 "trail_mode": 0, "trail_param": NAN, "atr": NAN, "activation": NAN,
-                "best": None, "trail_stop": NAN, "be_trigger": NAN, "opened_ns": 0,
-                "max_holding_ns": 0}
+                "best": None, "trail_stop": NAN, "be_trigger": NAN, "deadline_ns": 0}
     out = {}
     for name in ORDER:
         values = [r.get(name, defaults[name]) for r in rows]
@@ -124,27 +130,26 @@ def test_break_even_for_a_short_fires_when_price_is_back_up_at_the_entry():
     assert reasons == [ExitReason.NONE, ExitReason.BREAK_EVEN]
 
 
-def test_max_holding_time_fires_once_the_limit_has_elapsed():
-    row = {"opened_ns": 10 * SEC, "max_holding_ns": 3 * SEC}
+def test_max_holding_time_fires_once_the_deadline_is_reached():
+    row = {"deadline_ns": 13 * SEC}
     assert walk(row, [100.0], now_ns=13 * SEC - 1)[0] == [ExitReason.NONE]
     assert walk(row, [100.0], now_ns=13 * SEC)[0] == [ExitReason.MAX_HOLDING_TIME]
 
 
 def test_stop_loss_wins_over_every_other_exit():
-    row = {"stop": 101.0, "take": 99.0, "trail_stop": 105.0, "opened_ns": 0,
-           "max_holding_ns": 1}
+    row = {"stop": 101.0, "take": 99.0, "trail_stop": 105.0, "deadline_ns": 1}
     assert walk(row, [100.0], now_ns=SEC)[0] == [ExitReason.STOP_LOSS]
 
 
 def test_trailing_stop_is_checked_before_break_even_and_holding_time():
-    row = {"trail_stop": 100.5, "be_trigger": 0.0, "max_holding_ns": 1}
+    row = {"trail_stop": 100.5, "be_trigger": 0.0, "deadline_ns": 1}
     assert walk(row, [100.0], now_ns=SEC)[0] == [ExitReason.TRAILING_STOP]
 
 
 @pytest.mark.parametrize("price", [NAN, INF, -INF, 0.0, -5.0])
 def test_a_bad_price_never_exits_and_never_moves_the_state(price):
     arrays = rows_to_arrays([{"stop": 98.0, "trail_mode": TrailMode.PERCENT,
-                              "trail_param": 5.0, "trail_stop": 95.0, "max_holding_ns": 1}])
+                              "trail_param": 5.0, "trail_stop": 95.0, "deadline_ns": 1}])
     before = copy.deepcopy(arrays)
     assert step(arrays, [price], now_ns=SEC) == [ExitReason.NONE]
     for name in ORDER:
@@ -176,8 +181,7 @@ good_exit_row = st.fixed_dictionaries({
     "best": st.floats(90.0, 110.0),
     "trail_stop": st.one_of(st.just(NAN), st.floats(80.0, 120.0)),
     "be_trigger": st.one_of(st.just(NAN), st.floats(0.0, 10.0)),
-    "opened_ns": st.integers(0, 100 * SEC),
-    "max_holding_ns": st.one_of(st.just(0), st.integers(-SEC, 50 * SEC)),
+    "deadline_ns": st.one_of(st.just(0), st.integers(-SEC, 300 * SEC)),
 })
 
 
@@ -192,7 +196,7 @@ def exit_row(draw):
         elif field == "trail_mode":
             row[field] = draw(st.sampled_from([-1, 4, 99]))
         elif field in INT_FIELDS:
-            row[field] = draw(st.sampled_from([0, -1, 10**15]))
+            row[field] = draw(st.sampled_from([0, -1, 10**15, -(2**63), 2**63 - 1]))
         else:
             row[field] = draw(special)
     return row
@@ -248,6 +252,53 @@ def test_a_trailing_stop_never_loosens_along_a_random_price_path(rows, paths):
         assert not np.isnan(after[was_set]).any()
         moved = was_set & (after != before)
         assert ((after[moved] - before[moved]) * direction[moved] > 0).all()
+
+
+@st.composite
+def percent_row(draw):
+    """A row the percent kernel accepts: trail_mode PERCENT (any trail_param), or NONE
+    without a valid trail_param; no activation and no break-even trigger."""
+    row = draw(exit_row())
+    row["activation"] = NAN
+    row["be_trigger"] = draw(st.sampled_from([NAN, -1.0, -INF]))
+    if row["trail_mode"] != TrailMode.PERCENT or draw(st.booleans()):
+        row["trail_mode"] = draw(st.sampled_from([TrailMode.NONE, TrailMode.PERCENT]))
+        if row["trail_mode"] == TrailMode.NONE:
+            row["trail_param"] = draw(special)
+    return row
+
+
+percent_rows = st.lists(percent_row(), max_size=20)
+
+
+@SETTINGS
+@given(rows=percent_rows, paths=price_paths, t0=st.integers(0, 200 * SEC))
+def test_the_percent_exit_kernels_match_the_general_kernel_on_a_percent_book(rows, paths,
+                                                                            t0):
+    general, single, parallel = (rows_to_arrays(rows) for _ in range(3))
+    assert ExitArrays(**general).is_percent_book()
+    for tick, prices in enumerate(_resized(paths, len(rows))):
+        now = t0 + tick * 10 * SEC
+        px = np.array(prices)
+        expected = trail_and_exit_nb(*[general[k] for k in ORDER], px, now)
+        a = trail_and_exit_percent_nb(*[single[k] for k in PERCENT_ORDER], px, now)
+        b = trail_and_exit_percent_parallel_nb(*[parallel[k] for k in PERCENT_ORDER], px,
+                                               now)
+        assert a.tolist() == b.tolist() == expected.tolist()
+        for arrays in (single, parallel):
+            np.testing.assert_array_equal(arrays["best"], general["best"])
+            np.testing.assert_array_equal(arrays["trail_stop"], general["trail_stop"])
+
+
+@pytest.mark.parametrize("row", [
+    {"trail_mode": TrailMode.ABSOLUTE, "trail_param": 1.0},
+    {"trail_mode": TrailMode.NONE, "trail_param": 1.0},
+    {"trail_mode": TrailMode.PERCENT, "trail_param": 1.0, "activation": 101.0},
+    {"trail_mode": TrailMode.PERCENT, "trail_param": 1.0, "be_trigger": 0.0},
+])
+def test_a_book_with_another_trail_activation_or_break_even_is_not_a_percent_book(row):
+    assert not ExitArrays(**rows_to_arrays([{"trail_mode": TrailMode.PERCENT,
+                                             "trail_param": 2.0}, row])).is_percent_book()
 
 
 # --- KernelExitPolicy against PlainExitPolicy ----------------------------------------------
@@ -345,7 +396,8 @@ def test_packing_then_writing_back_leaves_the_protections_unchanged():
     before = copy.deepcopy(ps)
     arrays = pack_protections(ps)
     assert arrays.trail_mode.tolist() == [TrailMode.PERCENT, TrailMode.PERCENT, TrailMode.NONE]
-    assert arrays.max_holding_ns.tolist() == [60 * SEC, 60 * SEC, 0]
+    assert arrays.deadline_ns.tolist() == [5 + 60 * SEC, 5 + 60 * SEC, 0]
+    assert arrays.percent_only and arrays.is_percent_book()
     write_back(arrays, ps)
     assert repr(ps) == repr(before)
 

@@ -16,7 +16,7 @@ from risk.codes import (
     is_sized,
     mode_code,
 )
-from risk.kernels import size_fleet_nb, step_scale_nb
+from risk.kernels import size_fleet_nb, size_fleet_parallel_nb, step_scale_nb
 from tests.unit.risk.reference import size_fleet_reference, step_decimals
 
 INF = math.inf
@@ -322,14 +322,36 @@ def fleet_arrays(row_list):
 
 
 @SETTINGS
-@given(row_list=rows, sc=scalars())
-def test_fleet_sizing_kernel_matches_the_plain_python_reference(row_list, sc):
+@given(row_list=rows, sc=scalars(), mode_dtype=st.sampled_from([np.int64, np.int8]))
+def test_fleet_sizing_kernel_matches_the_plain_python_reference(row_list, sc, mode_dtype):
     arrays = fleet_arrays(row_list)
+    arrays[2] = arrays[2].astype(mode_dtype)
     qty, status = size_fleet_nb(*arrays, **sc)
     ref_qty, ref_status = size_fleet_reference(*[a.tolist() for a in arrays],
                                                *[sc[k] for k in SCALARS])
     assert status.tolist() == ref_status
     assert qty.tolist() == ref_qty
+
+
+@SETTINGS
+@given(row_list=rows, sc=scalars(), mode_dtype=st.sampled_from([np.int64, np.int8]))
+def test_the_parallel_sizing_kernel_matches_the_single_threaded_one(row_list, sc,
+                                                                     mode_dtype):
+    arrays = fleet_arrays(row_list)
+    arrays[2] = arrays[2].astype(mode_dtype)
+    qty, status = size_fleet_nb(*arrays, **sc)
+    par_qty, par_status = size_fleet_parallel_nb(*arrays, **sc)
+    assert par_status.tolist() == status.tolist()
+    assert par_qty.tolist() == qty.tolist()
+
+
+def test_a_size_the_step_tolerance_lifts_over_a_cap_is_lowered_in_a_fleet_of_any_size():
+    # the vectorised loop leaves such rows pending; they are finished one by one
+    cash = 0.3 * 100.0 * (1 - 3e-11)
+    row = {"mode": M.FIXED_QUANTITY, "param": 1.0, "cash": cash}
+    qty, status = size([{"mode": M.FIXED_QUANTITY, "param": 2.0}, row] * 20, qty_step=0.1)
+    assert qty == [2.0, 0.2] * 20
+    assert status == [SizeStatus.OK, SizeStatus.CAPPED_CASH] * 20
 
 
 @SETTINGS

@@ -16,10 +16,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Debian packages the tests use for real: chromium renders the HTML report and prints
+# its PDF. Installed here so a fresh machine needs nothing by hand.
+$(VENV)/.system-deps: | $(STAMP)
+	command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (report rendering and PDF)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/phalanx paper
 
-test: $(STAMP)
+test: $(STAMP) $(VENV)/.system-deps
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)

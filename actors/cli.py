@@ -20,6 +20,9 @@ _COMMANDS: list[tuple[str, str, str]] = [
     ("bench", "run a benchmark suite (kernels) with its peers in the same run",
      "actors.bench_cli"),
     ("data", "import market data into the DuckDB store, build bars, export", "actors.data_cli"),
+    ("analytics", "a run's P&L, ratios, drawdown and latency", "actors.analytics_cli"),
+    ("report", "write a run's HTML report (and PDF) from the DuckDB store",
+     "actors.report_cli"),
 ]
 
 

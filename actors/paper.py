@@ -239,6 +239,7 @@ class _Journal:
         self.store = store
         self.run_id = run_id
         self.writer = store.writer(run_id)
+        self._equity_ts = -1
 
     @classmethod
     def open(cls, cfg: PaperConfig) -> _Journal:
@@ -250,6 +251,11 @@ class _Journal:
         return cls(store, store.begin_run("paper", config))
 
     def equity(self, accounts: list[Account], ts_ns: int) -> None:
+        """One equity sample per account at `ts_ns` (bars of several symbols closing at
+        the same time give one sample, not one per symbol)."""
+        if ts_ns == self._equity_ts:
+            return
+        self._equity_ts = ts_ns
         pfs = [a.portfolio for a in accounts]
         self.writer.append("equity", {
             "account_id": np.array([a.account_id for a in accounts], dtype=object),

@@ -256,6 +256,15 @@ class Store:
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         return self._run(sql, params).fetchall()
 
+    def resolve_run(self, run: str) -> str:
+        """`run` itself, or for "latest" the ID of the most recently started run."""
+        if run != "latest":
+            return run
+        rows = self.rows("SELECT run_id FROM runs ORDER BY started_ns DESC LIMIT 1")
+        if not rows:
+            raise InvalidInput("run", run, f"{self.path} holds no runs")
+        return rows[0][0]
+
     def count(self, table: str, run_id: str | None = None) -> int:
         self._table(table)
         where = " WHERE run_id = ?" if run_id is not None else ""

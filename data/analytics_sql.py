@@ -1,0 +1,205 @@
+"""The SQL of `data.analytics`, apart from the Python that runs it through the Store API.
+
+Every statement takes the run as `$run`. Group keys are never NULL in SQL (a missing
+account, symbol or strategy is the empty string, which `data.analytics` reports as
+None), so keys join with plain equality.
+
+`sources(grouping)` gives the CTEs every metric reads, with a `key` column per row:
+- `t`: the run's closed round trips (`trades`) with gross P&L and fees (NULL as 0);
+- `f`: the run's fills with their traded notional (|quantity| x price x the instrument's
+  multiplier, 1 when the instrument is not in `instruments`);
+- `o`: positions still open at the end: per account and symbol, the last `positions`
+  row with event 'OPENED', when no round trip in `trades` starts at or after it.
+
+Strategy attribution (`trades` and `positions` carry no strategy_id; `fills` neither):
+1. a fill's strategy is its order's `strategy_id` (orders joined on account and
+   client order ID); a fill whose order has none (a protective exit the account sent, or
+   an order not journaled) inherits the strategy of the latest earlier fill on the same
+   account and symbol that has one, in (ts_event, journal order);
+2. a round trip's (or open position's) strategy is that of the latest fill at or before
+   its entry time on its account and symbol: the fill that opened it (of several fills
+   at that very nanosecond, the last journaled).
+"""
+
+from __future__ import annotations
+
+RUN_KEY = "$run"
+KEYS = {"run": RUN_KEY, "account": "coalesce(account_id, '')",
+        "symbol": "coalesce(symbol, '')"}
+
+_PLAIN = """
+t AS (SELECT {key} AS key, entry_ts_ns, exit_ts_ns, coalesce(gross_pnl, 0) AS gross,
+             coalesce(fees, 0) AS fees
+      FROM trades WHERE run_id = $run),
+f AS (SELECT {key} AS key, symbol, quantity, price, fee FROM fills WHERE run_id = $run),
+op AS ({open_positions}),
+o AS (SELECT {key} AS key, ts_ns FROM op)"""
+
+# Strategy attribution, materialised once per analysis in a temporary table (dropped
+# after): every fill (kind 0), round trip (1) and open position (2) of the run in one
+# stream per account and symbol, ordered by time with fills first at equal times (fills
+# among themselves in journal order, rowid); each row takes the latest strategy seen so
+# far in the stream (its own order's, for a fill).
+ATTRIBUTE = """
+CREATE TEMP TABLE {table} AS
+WITH ords AS (
+    SELECT account_id, client_order_id, max(nullif(strategy_id, '')) AS strategy_id
+    FROM orders WHERE run_id = $run GROUP BY account_id, client_order_id),
+op AS ({open_positions}),
+stream AS (
+    SELECT f.account_id, f.symbol, f.ts_event AS ts, 0 AS kind, f.rowid AS seq,
+           o.strategy_id AS own, f.quantity, f.price, f.fee, NULL::DOUBLE AS gross,
+           NULL::DOUBLE AS fees, NULL::BIGINT AS exit_ts
+    FROM fills f LEFT JOIN ords o
+         ON o.account_id = f.account_id AND o.client_order_id = f.client_order_id
+    WHERE f.run_id = $run
+    UNION ALL
+    SELECT account_id, symbol, entry_ts_ns, 1, NULL, NULL, NULL, NULL, NULL,
+           coalesce(gross_pnl, 0), coalesce(fees, 0), exit_ts_ns
+    FROM trades WHERE run_id = $run
+    UNION ALL
+    SELECT account_id, symbol, ts_ns, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM op)
+SELECT kind, coalesce(last_value(own IGNORE NULLS) OVER (
+           PARTITION BY account_id, symbol ORDER BY ts, kind, seq
+           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), '') AS key,
+       ts, exit_ts, gross, fees, symbol, quantity, price, fee
+FROM stream"""
+
+_ATTRIBUTED = """
+t AS (SELECT key, ts AS entry_ts_ns, exit_ts AS exit_ts_ns, gross, fees
+      FROM {table} WHERE kind = 1),
+f AS (SELECT key, symbol, quantity, price, fee FROM {table} WHERE kind = 0),
+o AS (SELECT key, ts AS ts_ns FROM {table} WHERE kind = 2)"""
+
+# Positions net per account and symbol, so at most one is open at the end: the one the
+# last 'OPENED' row opened, unless a round trip starts at or after it (it closed again).
+_OPEN_POSITIONS = """
+    SELECT p.account_id, p.symbol, p.ts_ns
+    FROM (SELECT account_id, symbol, max(ts_ns) AS ts_ns FROM positions
+          WHERE run_id = $run AND event = 'OPENED' GROUP BY account_id, symbol) p
+    LEFT JOIN (SELECT account_id, symbol, max(entry_ts_ns) AS entry FROM trades
+               WHERE run_id = $run GROUP BY account_id, symbol) x
+           ON x.account_id IS NOT DISTINCT FROM p.account_id
+              AND x.symbol IS NOT DISTINCT FROM p.symbol
+    WHERE p.ts_ns > coalesce(x.entry, -9223372036854775808)"""
+
+
+def attribute(table: str) -> str:
+    """CREATE the temporary table of strategy-attributed rows (see ATTRIBUTE)."""
+    return ATTRIBUTE.format(table=table, open_positions=_OPEN_POSITIONS)
+
+
+def sources(grouping: str, table: str | None = None) -> str:
+    """The CTEs `t`, `f`, `o` (see the module docstring) keyed for `grouping`; for
+    "strategy", read from the attributed `table` made by `attribute(table)`."""
+    if grouping == "strategy":
+        if table is None:
+            raise ValueError("grouping by strategy reads the attributed table")
+        return _ATTRIBUTED.format(table=table)
+    return _PLAIN.format(key=KEYS[grouping], open_positions=_OPEN_POSITIONS)
+
+
+# The run's time span: every timestamp it journaled in equity, fills, trades, positions.
+SPAN = """
+SELECT min(lo), max(hi) FROM (
+    SELECT min(ts_ns) AS lo, max(ts_ns) AS hi FROM equity WHERE run_id = $run
+    UNION ALL SELECT min(ts_event), max(ts_event) FROM fills WHERE run_id = $run
+    UNION ALL SELECT min(entry_ts_ns), max(exit_ts_ns) FROM trades WHERE run_id = $run
+    UNION ALL SELECT min(ts_ns), max(ts_ns) FROM positions WHERE run_id = $run)"""
+
+# One row per key: round-trip statistics, fills and notional, time with a position open.
+# Exposure is the length of the union of [entry, exit) intervals (open positions: to the
+# span's end) clipped to [$start, $end]: intervals sorted by start, each adds the part
+# beyond the furthest end seen before it.
+AGGREGATES = """
+WITH {sources},
+ts AS (
+    SELECT key, count(*) AS trades, sum(gross) AS gross_pnl, sum(fees) AS fees,
+           count(*) FILTER (WHERE gross - fees > 0) AS wins,
+           count(*) FILTER (WHERE gross - fees < 0) AS losses,
+           coalesce(sum(gross - fees) FILTER (WHERE gross - fees > 0), 0) AS win_sum,
+           coalesce(sum(gross - fees) FILTER (WHERE gross - fees < 0), 0) AS loss_sum
+    FROM t GROUP BY key),
+fa AS (
+    SELECT key, count(*) AS fills, coalesce(sum(fee), 0) AS fill_fees,
+           coalesce(sum(abs(quantity) * price * coalesce(i.multiplier, 1)), 0) AS notional
+    FROM f LEFT JOIN instruments i USING (symbol) GROUP BY key),
+iv AS (
+    SELECT key, greatest(entry_ts_ns, $start) AS s, least(exit_ts_ns, $end) AS e FROM t
+    UNION ALL
+    SELECT key, greatest(ts_ns, $start), $end FROM o),
+cover AS (
+    SELECT key, s, e, max(e) OVER (PARTITION BY key ORDER BY s, e
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+    FROM iv WHERE e > s),
+ex AS (
+    SELECT key, sum(greatest(e - greatest(s, coalesce(before, s)), 0))::BIGINT AS exposed_ns
+    FROM cover GROUP BY key),
+keys AS (SELECT key FROM ts UNION SELECT key FROM fa UNION SELECT key FROM o)
+SELECT key, coalesce(trades, 0) AS trades, coalesce(wins, 0) AS wins,
+       coalesce(losses, 0) AS losses, coalesce(gross_pnl, 0) AS gross_pnl,
+       coalesce(fees, 0) AS fees, coalesce(win_sum, 0) AS win_sum,
+       coalesce(loss_sum, 0) AS loss_sum, coalesce(fills, 0) AS fills,
+       coalesce(fill_fees, 0) AS fill_fees, coalesce(notional, 0) AS notional,
+       coalesce(exposed_ns, 0) AS exposed_ns
+FROM keys LEFT JOIN ts USING (key) LEFT JOIN fa USING (key) LEFT JOIN ex USING (key)
+ORDER BY key"""
+
+# Each account's equity samples, one per time: a duplicate (account, ts_ns) keeps the row
+# written last (highest rowid). `first_equity` is each account's first sample.
+_EQUITY = """
+eq AS (SELECT coalesce(account_id, '') AS account_id, ts_ns,
+              arg_max(equity, rowid) AS equity
+       FROM equity WHERE run_id = $run AND ts_ns IS NOT NULL AND equity IS NOT NULL
+       GROUP BY ALL),
+grid AS (SELECT DISTINCT ts_ns FROM eq),
+acc AS (SELECT account_id, arg_min(equity, ts_ns) AS first_equity FROM eq GROUP BY ALL)"""
+
+# The run's curve: at each time any account sampled, the sum over accounts of each one's
+# latest sample at or before it (its first sample before it has one).
+RUN_CURVE = f"""
+WITH {_EQUITY},
+ga AS (SELECT grid.ts_ns, acc.account_id, acc.first_equity FROM grid CROSS JOIN acc)
+SELECT $run AS key, ga.ts_ns, sum(coalesce(eq.equity, ga.first_equity)) AS equity
+FROM ga ASOF LEFT JOIN eq ON eq.account_id = ga.account_id AND eq.ts_ns <= ga.ts_ns
+GROUP BY ga.ts_ns ORDER BY ga.ts_ns"""
+
+ACCOUNT_CURVES = f"""
+WITH {_EQUITY}
+SELECT account_id AS key, ts_ns, equity FROM eq ORDER BY key, ts_ns"""
+
+# A strategy's or symbol's curve is the run's starting equity plus the group's cumulative
+# net P&L of round trips closed by each time of the run's grid. SQL gives the pieces: the
+# grid with the starting equity (sum of the accounts' first samples), and each group's
+# net P&L per grid time (a round trip counts at the first grid time at or after its exit;
+# NULL when it closed after the last one); data.analytics adds them up along the grid.
+GRID = f"""
+WITH {_EQUITY}
+SELECT ts_ns, (SELECT sum(first_equity) FROM acc) AS base FROM grid ORDER BY ts_ns"""
+
+GROUP_PNL = """
+WITH {sources}, {equity}
+SELECT t.key, g.ts_ns, sum(t.gross - t.fees) AS pnl
+FROM t ASOF LEFT JOIN grid g ON g.ts_ns >= t.exit_ts_ns
+GROUP BY ALL ORDER BY t.key, g.ts_ns"""
+
+
+def group_pnl(sources_sql: str) -> str:
+    return GROUP_PNL.format(sources=sources_sql, equity=_EQUITY)
+
+
+def aggregates(sources_sql: str) -> str:
+    return AGGREGATES.format(sources=sources_sql)
+
+
+# Per hop: quantiles interpolated linearly between order statistics, (n - 1) q from the
+# smallest (numpy.percentile's default, 'linear').
+LATENCY = """
+SELECT hop, count(*) AS count, avg(ns) AS mean,
+       quantile_cont(ns, [0.5, 0.9, 0.99]) AS q, max(ns) AS max
+FROM latency WHERE run_id = $run GROUP BY hop ORDER BY hop"""
+
+RUNS = "SELECT run_id FROM runs ORDER BY started_ns DESC, run_id LIMIT $limit"
+RUN_EXISTS = "SELECT count(*) FROM runs WHERE run_id = $run"
+RUN_COUNT = "SELECT count(*) FROM runs"

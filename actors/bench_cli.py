@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -13,20 +14,47 @@ EXAMPLES = """examples:
   phalanx bench kernels                    # table: numba / numpy / python ns per position
   phalanx bench kernels --json             # one JSON object with a "results" list
   phalanx bench kernels --sizes 1000,100000 --gate-accounts 200
+  phalanx bench store                      # ingest ticks/s vs naive and pandas; analytics s
+  phalanx bench store --json --ticks 1000000 --fills 1000000
 """
+_REPEATS = {"kernels": 5, "store": 3}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
-    parser.add_argument("suite", choices=["kernels"], help="which suite to run")
-    parser.add_argument("--sizes", default="1000,100000,1000000",
-                        help="positions per kernel call, comma-separated (default %(default)s)")
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timed samples per figure; the minimum is reported (default 5)")
-    parser.add_argument("--gate-accounts", type=int, default=1000,
-                        help="fleet size for the risk-gate throughput (default 1000)")
+    parser.add_argument("suite", choices=["kernels", "store"], help="which suite to run")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed samples per figure; the minimum is reported "
+                             "(default: kernels 5, store 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    kernels = parser.add_argument_group("kernels")
+    kernels.add_argument("--sizes", default="1000,100000,1000000",
+                         help="positions per kernel call, comma-separated (default %(default)s)")
+    kernels.add_argument("--gate-accounts", type=int, default=1000,
+                         help="fleet size for the risk-gate throughput (default 1000)")
+    store = parser.add_argument_group("store")
+    store.add_argument("--ticks", type=_count, default=10_000_000,
+                       help="synthetic ticks to ingest (default 10,000,000)")
+    store.add_argument("--fills", type=_count, default=10_000_000,
+                       help="fills in the run journal the analytics read (default 10,000,000)")
+    store.add_argument("--naive-rows", type=_count, default=20_000,
+                       help="rows the naive row-by-row peer inserts (default 20,000)")
+    store.add_argument("--spy", default=None,
+                       help="the LEAN SPY trade zip (default ../shared/data/20131008_trade.zip)")
+    store.add_argument("--analytics", default="auto",
+                       help="auto (data.analytics when present, else SQL aggregates), "
+                            "data.analytics or sql")
     parser.set_defaults(handler=handle)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -42,6 +70,18 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.repeats is None:
+        args.repeats = _REPEATS[args.suite]
+    return _store(args) if args.suite == "store" else _kernels(args)
+
+
+def _print_json(report: dict) -> int:
+    sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2
+                                  | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+    return 0
+
+
+def _kernels(args: argparse.Namespace) -> int:
     from benchmarks.gate import run_gate_bench
     from benchmarks.kernels import run_kernel_bench
 
@@ -51,9 +91,7 @@ def handle(args: argparse.Namespace) -> int:
     report = run_kernel_bench(sizes=sizes, repeats=args.repeats)
     report["gate"] = run_gate_bench(accounts=args.gate_accounts)
     if args.json:
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2
-                                      | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
-        return 0
+        return _print_json(report)
     cols = ["kernel", "positions", "numba_ns_per_position", "numpy_ns_per_position",
             "python_ns_per_position"]
     rows = [[r[c] for c in cols] + [r["numpy_ns_per_position"] / r["numba_ns_per_position"],
@@ -65,4 +103,42 @@ def handle(args: argparse.Namespace) -> int:
     print(f"\nrisk gate: {gate['decisions_per_s']:,.0f} decisions/s over "
           f"{gate['accounts']:,} accounts ({gate['ratio_vs_naive']:.1f}x the naive "
           f"fleet sum at {gate['naive_fleet_decisions_per_s']:,.0f}/s)")
+    return 0
+
+
+def _store(args: argparse.Namespace) -> int:
+    from benchmarks.store import SPY_ZIP, run_store_bench
+    from engine.errors import InvalidInput
+
+    if args.spy is not None and not Path(args.spy).is_file():
+        raise InvalidInput("--spy", args.spy, "no such file")
+    if not args.json:
+        print(f"ingesting {args.ticks:,} ticks and analysing {args.fills:,} fills ...",
+              file=sys.stderr, flush=True)
+    report = run_store_bench(args.ticks, args.fills, naive_rows=args.naive_rows,
+                             repeats=args.repeats, spy=args.spy or SPY_ZIP,
+                             analytics=args.analytics)
+    if args.json:
+        return _print_json(report)
+    sizes = report["sizes"]
+    rows = [["synthetic ingest (Store.insert)", sizes["ticks"], report["ingest_ticks_per_s"]],
+            ["naive row-by-row INSERT", sizes["naive_rows"], report["naive_ticks_per_s"]],
+            ["SPY parse + write (ours)", sizes["spy_ticks"], report["spy_ingest_ticks_per_s"]],
+            ["SPY parse (read_lean_trades)", sizes["spy_ticks"],
+             report["spy_parse_ticks_per_s"]],
+            ["SPY write (import_parsed)", sizes["spy_ticks"], report["spy_write_ticks_per_s"]],
+            ["SPY pandas read_csv + DuckDB", sizes["spy_ticks"], report["pandas_ticks_per_s"]]]
+    print(render(["ingest", "ticks", "ticks/s"],
+                 [[name, n if n is not None else "-", rate if rate is not None else "-"]
+                  for name, n, rate in rows], "store ingest (best of repeats)"))
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in report["analytics_parts_s"].items())
+    targets = report["targets"]
+    print(f"\nanalytics ({report['analytics_source']}) over {sizes['fills']:,} fills: "
+          f"{report['analytics_s']:.2f} s ({parts})")
+    print(f"targets: ingest >= {targets['ingest_ticks_per_s']:,} ticks/s "
+          f"({'met' if targets['ingest_met'] else 'not met'}), analytics < "
+          f"{targets['analytics_s']:g} s ({'met' if targets['analytics_met'] else 'not met'})"
+          " (reported, not asserted)")
+    for note in report["notes"]:
+        print(f"note: {note}")
     return 0

@@ -17,7 +17,7 @@ from engine.errors import PhalanxError
 _COMMANDS: list[tuple[str, str, str]] = [
     ("paper", "run a paper-trading session in one process on the simulated broker",
      "actors.paper_cli"),
-    ("bench", "run a benchmark suite (kernels) with its peers in the same run",
+    ("bench", "run a benchmark suite (kernels, store) with its peers in the same run",
      "actors.bench_cli"),
     ("data", "import market data into the DuckDB store, build bars, export", "actors.data_cli"),
     ("analytics", "a run's P&L, ratios, drawdown and latency", "actors.analytics_cli"),

@@ -172,14 +172,22 @@ def read_lean_trades(path: str | Path, symbol: str | None = None, *,
         (~(size > 0) | ~np.isfinite(size), lambda i: f"quantity {size[i]} is not > 0"),
         ((flag != 0) & (flag != 1), lambda i: f"suspicious flag {flag[i]} is not 0 or 1"),
     ])
-    keep = _keep(lines, bad)
+    if bad:
+        keep = _keep(lines, bad)
+        ms, price, size, flag, lines = ms[keep], price[keep], size[keep], flag[keep], lines[keep]
+        exchange, condition = cols["exchange"][keep], cols["sale_condition"][keep]
+    else:                                                     # no copies of clean columns
+        exchange, condition = cols["exchange"], cols["sale_condition"]
     midnight_ns = (date - _EPOCH) // dt.timedelta(microseconds=1) * 1000
-    local_ns = midnight_ns + ms[keep] * 1_000_000
-    columns = {"ts_ns": local_to_utc_ns(local_ns, LEAN_TZ),
-               "seq": lines[keep] - 1,                        # file order
-               "price": price[keep] / 10_000.0, "size": size[keep],
-               "exchange": cols["exchange"][keep], "sale_condition": cols["sale_condition"][keep],
-               "suspicious": flag[keep] == 1}
+    # The zone's offset changes only on the hour: convert the day's 24 local hours (as
+    # local_to_utc_ns would each time) and shift every print by its hour's offset.
+    hour_ns = midnight_ns + np.arange(24, dtype=np.int64) * 3_600_000_000_000
+    offset = hour_ns - local_to_utc_ns(hour_ns, LEAN_TZ)
+    columns = {"ts_ns": midnight_ns + ms * 1_000_000 - offset[ms // 3_600_000],
+               "seq": lines - 1,                              # file order
+               "price": price / 10_000.0, "size": size,
+               "exchange": exchange, "sale_condition": condition,
+               "suspicious": flag == 1}
     return _result(path, "ticks", symbol, "lean-ticks", columns, bad, on_error, None)
 
 
@@ -256,23 +264,20 @@ def _parse_rows(text: str, specs: list[tuple[int, str, str]], ncols: int, first_
                                                     list[BadRow]]:
     """Columns `specs` = [(index, name, kind 'i'|'f'|'s')] of a headerless CSV `text`.
 
-    Fast path: numpy's C parser, when every line has `ncols` fields and no quotes or blank
-    lines. Otherwise line by line, collecting a `BadRow` per malformed line.
+    Fast path: DuckDB's CSV reader (`data.store.read_csv_columns`, strings as object
+    arrays), when every line has `ncols` clean fields and no quotes or blank lines.
+    Otherwise line by line, collecting a `BadRow` per malformed line.
     """
     body = text.rstrip("\n")
     nrows = body.count("\n") + 1 if body else 0
     if body and '"' not in body and "\n\n" not in body \
             and body.count(",") == nrows * (ncols - 1):
-        try:
-            cols = {}
-            for kind in {k for _, _, k in specs}:         # one C pass per column type
-                group = [(idx, name) for idx, name, k in specs if k == kind]
-                table = np.loadtxt(io.StringIO(body), delimiter=",", comments=None, ndmin=2,
-                                   usecols=[idx for idx, _ in group], dtype=_DTYPES[kind])
-                cols.update({name: table[:, j] for j, (_, name) in enumerate(group)})
+        # the store owns DuckDB
+        from data.store import read_csv_columns
+
+        cols = read_csv_columns(body, specs, ncols, nrows)  # one C pass over the file
+        if cols is not None:
             return cols, np.arange(first_line, first_line + nrows), []
-        except ValueError:
-            pass
     out: dict[str, list] = {name: [] for _, name, _ in specs}
     lines, bad = [], []
     reader = csv.reader(io.StringIO(text))

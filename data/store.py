@@ -23,6 +23,7 @@ Concurrency (DuckDB's model: one read-write process per file, or many read-only 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from data.store_writer import StoreWriter
 
 __all__ = ["ImportReport", "SchemaVersionError", "Store", "StoreError", "StoreLocked",
-           "read_parquet"]
+           "read_csv_columns", "read_parquet"]
 
 Columns = Mapping[str, Any]      # column name -> numpy array, list, or one scalar for all
 Params = list[Any] | dict[str, Any] | None
@@ -81,6 +82,7 @@ class Store:
         self.path = path
         self.read_only = read_only
         self.schema_version = version
+        self._unordered = False            # preserve_insertion_order is off (see _append)
         self._types = {t: dict(con.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE "
             "table_name = ? AND table_catalog = current_database() ORDER BY ordinal_position",
@@ -159,6 +161,8 @@ class Store:
         except BaseException as exc:
             with suppress(duckdb.Error):           # a failed COMMIT has rolled back already
                 self._con.execute("ROLLBACK")
+            if self._unordered:
+                self._ordered()
             if isinstance(exc, duckdb.Error):
                 raise StoreError(f"write failed (rolled back): {one_line(exc)}") from None
             raise
@@ -315,6 +319,13 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"query failed: {one_line(exc)}") from None
 
+    def _ordered(self) -> None:
+        """Insertion order back on (the journal's rowid order relies on it). In an aborted
+        transaction DuckDB refuses even a SET: `transaction` retries after its ROLLBACK."""
+        with suppress(duckdb.Error):
+            self._con.execute("SET preserve_insertion_order = true")
+            self._unordered = False
+
     def _write(self, sql: str, params: list[Any]) -> int:
         with self.transaction():
             return self._run(sql, params).fetchone()[0]
@@ -337,14 +348,80 @@ class Store:
         view = f"phalanx_append_{table}"
         names = ", ".join(ident(c) for c in arrays)
         self._con.register(view, arrays)
+        # Market rows are keyed by (symbol, ts_ns, seq), never by physical order (bars
+        # from ticks break ties on seq), so a large batch may be written by all threads
+        # out of order (~2x faster); the journal relies on insertion order (rowid), so
+        # the setting is put back at once.
+        unordered = table in _UNORDERED and n >= _UNORDERED_MIN_ROWS
+        if unordered:
+            self._con.execute("SET preserve_insertion_order = false")
+            self._unordered = True
         try:
             self._con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
         except duckdb.Error as exc:       # the caller's transaction rolls back, view and all
             raise StoreError(f"writing {n} rows to {table} failed (rolled back): "
                              f"{one_line(exc)}") \
                 from None
+        finally:
+            if unordered:
+                self._ordered()
         self._con.unregister(view)
         return n
+
+
+_UNORDERED = frozenset({"ticks", "quotes", "bars"})
+_UNORDERED_MIN_ROWS = 100_000
+
+
+def read_csv_columns(body: str, specs: list[tuple[int, str, str]], ncols: int, nrows: int
+                     ) -> dict[str, np.ndarray] | None:
+    """Columns `specs` = [(index, name, kind 'i'|'f'|'s')] of `nrows` lines of a headerless,
+    unquoted CSV `body` (no final newline) of `ncols` fields a line, parsed in one pass by
+    DuckDB's CSV reader; strings come back as object arrays, as `to_array` wants them.
+    None if any line is not clean (a wrong field count, a bad number, an empty field, an
+    integer written with a point, exponent or underscore, which DuckDB would round or
+    accept and Python's int() refuses): the caller then parses line by line to name them."""
+    lenient = any(k == "i" for _, _, k in specs) and any(c in body for c in ".eE_")
+    types = {idx: {"f": "DOUBLE", "i": "VARCHAR" if lenient else "BIGINT"}.get(k, "VARCHAR")
+             for idx, _, k in specs}
+    fields = ", ".join(f"'c{i}': '{types.get(i, 'VARCHAR')}'" for i in range(ncols))
+    select = [f"TRY_CAST(c{idx} AS BIGINT) AS {ident(name)}" if lenient and kind == "i"
+              else f"c{idx} AS {ident(name)}" for idx, name, kind in specs]
+    checks = [f"regexp_full_match(c{idx}, '\\s*[+-]?[0-9]+\\s*')"
+              for idx, _, kind in specs if lenient and kind == "i"]
+    if checks:
+        select.append(f"({' AND '.join(checks)}) AS phalanx_ok")
+    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="phalanx-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(body.encode())
+            out.write(b"\n")
+        with _csv_reader() as con:
+            cols = con.execute(
+                f"SELECT {', '.join(select)} FROM read_csv({literal(tmp)}, header = false, "
+                "auto_detect = false, delim = ',', quote = '', escape = '', new_line = '\\n', "
+                f"strict_mode = true, columns = {{{fields}}})").fetchnumpy()
+    except duckdb.Error:
+        return None
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
+    ok = cols.pop("phalanx_ok", None)
+    if any(len(v) != nrows or np.ma.is_masked(v) for v in cols.values()) \
+            or (ok is not None and (np.ma.is_masked(ok) or not ok.all())):
+        return None
+    return {k: np.ma.getdata(v) for k, v in cols.items()}
+
+
+_csv_db: duckdb.DuckDBPyConnection | None = None     # in memory, for reading CSV only
+
+
+def _csv_reader() -> duckdb.DuckDBPyConnection:
+    """A cursor (one per call: thread-safe) of a lazily opened in-memory database."""
+    global _csv_db
+    if _csv_db is None:
+        _csv_db = duckdb.connect()
+    return _csv_db.cursor()
 
 
 def read_parquet(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:

@@ -171,6 +171,20 @@ def test_malformed_ticks_are_reported_by_line_in_both_modes(tmp_path):
     assert ticks.columns["seq"].tolist() == [0, 5]
 
 
+def test_lean_integers_are_read_strictly_whichever_parser_runs(tmp_path):
+    # DuckDB's fast reader would round "34200001.5" or take "1e0": such a file is parsed
+    # line by line instead, and those rows are bad, as Python's int() says
+    path = write_lean(tmp_path, "20131008", [
+        "34200000,1674200,300,P,0,0", "34200001.5,1674200,300,P,0,0",
+        "34200002,1674200,300,P,0,1e0", "34200003,1674200.0,300,E,0,1"])
+    ticks = read_lean_trades(path, on_error="skip")
+    assert [(b.line, b.reason) for b in ticks.bad_rows] == [
+        (2, "bad integer '34200001.5' in column ms"), (3, "bad integer '1e0' in column suspicious")]
+    assert ticks.columns["seq"].tolist() == [0, 3]
+    assert ticks.columns["suspicious"].tolist() == [False, True]
+    assert ticks.columns["exchange"].tolist() == ["P", "E"]
+
+
 def test_inconsistent_and_duplicate_bars_are_bad_rows(tmp_path):
     path = tmp_path / "bars.csv"
     path.write_text("time,o,h,l,c,v\n2020-01-02,10,11,9,10,1\n2020-01-03,10,9,11,10,1\n"

@@ -121,6 +121,19 @@ def test_a_failed_write_leaves_nothing_behind(store):
     assert store.count("bars") == 1                    # the store is usable afterwards
 
 
+def test_large_market_batches_leave_insertion_order_on_for_the_journal(store):
+    n = 150_000                                  # above the unordered-insert threshold
+    ticks = {"symbol": "X", "ts_ns": np.arange(n), "seq": np.arange(n),
+             "price": np.ones(n), "size": np.ones(n)}
+    setting = "SELECT current_setting('preserve_insertion_order')"
+    assert store.insert("ticks", ticks) == n and store.rows(setting) == [(True,)]
+    with pytest.raises(StoreError, match="rolled back"):       # NULL price: NOT NULL breaks
+        store.insert("ticks", {**ticks, "price": np.r_[np.ones(n - 1), np.nan]})
+    assert store.rows(setting) == [(True,)] and store.count("ticks") == n
+    assert store.rows("SELECT min(seq), max(seq), count(DISTINCT seq) FROM ticks") == \
+        [(0, n - 1, n)]
+
+
 def test_inserts_check_their_columns(store):
     with pytest.raises(InvalidInput, match="not in"):
         store.insert("latency", {"run_id": "r", "hop": "a", "ns": [1], "colour": [1]})

@@ -21,7 +21,8 @@ Measured, each in its own store file in a temporary directory deleted afterwards
   pandas plus DuckDB's own DataFrame scan, without our Store, IS the peer; everything of
   ours goes through the Store API;
 - analytics (`analytics_s`): a run journal of `fills` fills (half as many round trips,
-  an order and a position snapshot per fill, equity and latency samples) is generated in
+  an order and a position snapshot per fill, equity and latency samples; fills and round
+  trips carry their strategy_id, as the engine journals them since schema v3) is generated in
   SQL (not timed), then the full metric set of `data.analytics` is timed: the run, per
   account, per strategy and per symbol (`analyze`), and `latency`. Without that module
   (or with `analytics="sql"`) a representative set of SQL aggregates is timed instead.
@@ -119,14 +120,14 @@ _JOURNAL = (
     SELECT $run, account_id, symbol, CASE dir WHEN 1 THEN 'LONG' ELSE 'SHORT' END, qty,
            entry_ns, exit_ns, entry_px, exit_px, (exit_px - entry_px) * qty * dir, 2 * fee,
            (exit_px - entry_px) * qty * dir - 2 * fee, exit_ns - entry_ns,
-           CASE hash(k, 6) % 3 WHEN 0 THEN 'STOP_LOSS' ELSE 'SIGNAL' END
+           CASE hash(k, 6) % 3 WHEN 0 THEN 'STOP_LOSS' ELSE 'SIGNAL' END, strategy_id
     FROM ({_TRIPS})""",
     f"""INSERT INTO fills
     SELECT $run, account_id, 'o' || (2 * k + leg), NULL, 't' || (2 * k + leg), symbol,
            CASE WHEN (dir = 1) = (leg = 0) THEN 'BUY' ELSE 'SELL' END, qty,
            CASE leg WHEN 0 THEN entry_px ELSE exit_px END, fee, 'TAKER',
            CASE leg WHEN 0 THEN entry_ns ELSE exit_ns END,
-           CASE leg WHEN 0 THEN entry_ns ELSE exit_ns END
+           CASE leg WHEN 0 THEN entry_ns ELSE exit_ns END, strategy_id
     FROM ({_TRIPS}) CROSS JOIN (VALUES (0), (1)) l(leg)""",
     f"""INSERT INTO orders (run_id, account_id, client_order_id, symbol, side, order_type,
                            quantity, strategy_id, ts_event, ts_init)

@@ -336,10 +336,15 @@ def _key(value: Any) -> str | None:
 
 @contextmanager
 def _sources(store: Store, run_id: str, grouping: str) -> Iterator[str]:
-    """The SQL of the CTEs every metric reads; grouping by strategy first materialises
-    the attribution in a temporary table (one pass over the fills), dropped after."""
+    """The SQL of the CTEs every metric reads. Grouping by strategy reads the journaled
+    strategy_id of fills and trades when every row of the run has one; otherwise it
+    first materialises the attribution in a temporary table (one pass over the fills),
+    dropped after."""
     if grouping != "strategy":
         yield sql.sources(grouping)
+        return
+    if not store.rows(sql.UNJOURNALED, {"run": run_id})[0][0]:
+        yield sql.sources(grouping, journaled=True)      # schema v3: journaled strategies
         return
     table = f"phalanx_attributed_{uuid.uuid4().hex[:12]}"
     store.rows(sql.attribute(table), {"run": run_id})

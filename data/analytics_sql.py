@@ -11,7 +11,11 @@ None), so keys join with plain equality.
 - `o`: positions still open at the end: per account and symbol, the last `positions`
   row with event 'OPENED', when no round trip in `trades` starts at or after it.
 
-Strategy attribution (`trades` and `positions` carry no strategy_id; `fills` neither):
+Strategy attribution. Since schema v3 the engine journals it: `fills.strategy_id` (its
+order's, or inherited as in 1. below) and `trades.strategy_id` (the opening fill's), and
+a run whose fills and trades all carry one is grouped on those columns directly
+(`JOURNALED`; an open position takes the strategy of the latest fill with one at or
+before its time). Rows written before v3 have NULL there and are attributed in SQL:
 1. a fill's strategy is its order's `strategy_id` (orders joined on account and
    client order ID); a fill whose order has none (a protective exit the account sent, or
    an order not journaled) inherits the strategy of the latest earlier fill on the same
@@ -19,6 +23,7 @@ Strategy attribution (`trades` and `positions` carry no strategy_id; `fills` nei
 2. a round trip's (or open position's) strategy is that of the latest fill at or before
    its entry time on its account and symbol: the fill that opened it (of several fills
    at that very nanosecond, the last journaled).
+A journaled strategy_id always wins over the attribution (a run with both kinds of rows).
 """
 
 from __future__ import annotations
@@ -48,19 +53,22 @@ WITH ords AS (
 op AS ({open_positions}),
 stream AS (
     SELECT f.account_id, f.symbol, f.ts_event AS ts, 0 AS kind, f.rowid AS seq,
-           o.strategy_id AS own, f.quantity, f.price, f.fee, NULL::DOUBLE AS gross,
+           CASE WHEN f.strategy_id IS NULL THEN o.strategy_id
+                ELSE nullif(f.strategy_id, '') END AS own, f.strategy_id AS journaled,
+           f.quantity, f.price, f.fee, NULL::DOUBLE AS gross,
            NULL::DOUBLE AS fees, NULL::BIGINT AS exit_ts
     FROM fills f LEFT JOIN ords o
          ON o.account_id = f.account_id AND o.client_order_id = f.client_order_id
     WHERE f.run_id = $run
     UNION ALL
-    SELECT account_id, symbol, entry_ts_ns, 1, NULL, NULL, NULL, NULL, NULL,
+    SELECT account_id, symbol, entry_ts_ns, 1, NULL, NULL, strategy_id, NULL, NULL, NULL,
            coalesce(gross_pnl, 0), coalesce(fees, 0), exit_ts_ns
     FROM trades WHERE run_id = $run
     UNION ALL
-    SELECT account_id, symbol, ts_ns, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    SELECT account_id, symbol, ts_ns, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL
     FROM op)
-SELECT kind, coalesce(last_value(own IGNORE NULLS) OVER (
+SELECT kind, coalesce(journaled, last_value(own IGNORE NULLS) OVER (
            PARTITION BY account_id, symbol ORDER BY ts, kind, seq
            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), '') AS key,
        ts, exit_ts, gross, fees, symbol, quantity, price, fee
@@ -71,6 +79,31 @@ t AS (SELECT key, ts AS entry_ts_ns, exit_ts AS exit_ts_ns, gross, fees
       FROM {table} WHERE kind = 1),
 f AS (SELECT key, symbol, quantity, price, fee FROM {table} WHERE kind = 0),
 o AS (SELECT key, ts AS ts_ns FROM {table} WHERE kind = 2)"""
+
+# Whether every fill and round trip of the run carries its journaled strategy (schema v3
+# and an engine that writes it): then grouping by strategy reads the columns directly.
+UNJOURNALED = """
+SELECT (SELECT count(*) FROM fills WHERE run_id = $run AND strategy_id IS NULL)
+     + (SELECT count(*) FROM trades WHERE run_id = $run AND strategy_id IS NULL)"""
+
+# Grouped on the journaled columns: no join to `orders`, no window over the fills. An open
+# position is the strategy of the latest fill with one at or before its time on its
+# account and symbol (of several at that nanosecond, the last journaled), as in ATTRIBUTE.
+_JOURNALED = """
+t AS (SELECT coalesce(strategy_id, '') AS key, entry_ts_ns, exit_ts_ns,
+             coalesce(gross_pnl, 0) AS gross, coalesce(fees, 0) AS fees
+      FROM trades WHERE run_id = $run),
+f AS (SELECT coalesce(strategy_id, '') AS key, symbol, quantity, price, fee
+      FROM fills WHERE run_id = $run),
+op AS ({open_positions}),
+fl AS (SELECT account_id, symbol, ts_event, rowid AS seq, strategy_id FROM fills
+       WHERE run_id = $run AND strategy_id <> ''),
+o AS (SELECT coalesce(arg_max(fl.strategy_id, struct_pack(ts := fl.ts_event, seq := fl.seq)),
+                      '') AS key, op.ts_ns
+      FROM op LEFT JOIN fl ON fl.account_id IS NOT DISTINCT FROM op.account_id
+                              AND fl.symbol IS NOT DISTINCT FROM op.symbol
+                              AND fl.ts_event <= op.ts_ns
+      GROUP BY op.account_id, op.symbol, op.ts_ns)"""
 
 # Positions net per account and symbol, so at most one is open at the end: the one the
 # last 'OPENED' row opened, unless a round trip starts at or after it (it closed again).
@@ -90,9 +123,12 @@ def attribute(table: str) -> str:
     return ATTRIBUTE.format(table=table, open_positions=_OPEN_POSITIONS)
 
 
-def sources(grouping: str, table: str | None = None) -> str:
+def sources(grouping: str, table: str | None = None, *, journaled: bool = False) -> str:
     """The CTEs `t`, `f`, `o` (see the module docstring) keyed for `grouping`; for
-    "strategy", read from the attributed `table` made by `attribute(table)`."""
+    "strategy", the journaled columns (`journaled`: the run has no NULL strategy_id, see
+    UNJOURNALED), else read from the attributed `table` made by `attribute(table)`."""
+    if grouping == "strategy" and journaled:
+        return _JOURNALED.format(open_positions=_OPEN_POSITIONS)
     if grouping == "strategy":
         if table is None:
             raise ValueError("grouping by strategy reads the attributed table")

@@ -148,10 +148,19 @@ _V2_RUN_JOURNAL = (
         run_id VARCHAR NOT NULL, hop VARCHAR NOT NULL, ts_ns BIGINT, ns BIGINT NOT NULL)""",
 )
 
+# The strategy of each fill and round trip, journaled by the engine (the Account stamps
+# each fill with its order's strategy, a round trip carries its opening fill's). NULL in
+# rows written before v3: data.analytics attributes those from `orders` instead.
+_V3_STRATEGY = (
+    "ALTER TABLE fills ADD COLUMN strategy_id VARCHAR",
+    "ALTER TABLE trades ADD COLUMN strategy_id VARCHAR",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "market data: instruments, ticks, quotes, bars, imports", _V1_MARKET_DATA),
     Migration(2, "run journal: runs, signals, orders, order events, fills, trades, "
                  "positions, equity, risk and run events, latency", _V2_RUN_JOURNAL),
+    Migration(3, "strategy_id on fills and trades", _V3_STRATEGY),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -3,7 +3,9 @@
 `rows_of(event, run_id)` returns `(table, row)` pairs, the row's values in the order of
 `COLUMNS[table]`. One message can feed several tables: a fill is an order event and a
 fill; a denial is an order event and a risk event; a closed position is a round trip
-(`trades`) and a flat position snapshot. Enums are stored by name.
+(`trades`) and a flat position snapshot. Enums are stored by name. A fill's or round
+trip's `strategy_id` is NULL when the message has none ("": not attributed by the engine),
+so `data.analytics` attributes it from `orders` as for runs journaled before schema v3.
 
 Market data messages go to the shared `ticks`, `quotes` and `bars` tables (not run-scoped);
 a `Bar` is stamped at its close in the engine and at its open in the store, so it needs
@@ -47,10 +49,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                      "reason", "detail", "quantity", "price", "trigger_price", "ts_event",
                      "ts_init"),
     "fills": ("run_id", "account_id", "client_order_id", "venue_order_id", "trade_id",
-              "symbol", "side", "quantity", "price", "fee", "liquidity", "ts_event", "ts_init"),
+              "symbol", "side", "quantity", "price", "fee", "liquidity", "ts_event", "ts_init",
+              "strategy_id"),
     "trades": ("run_id", "account_id", "symbol", "side", "quantity", "entry_ts_ns",
                "exit_ts_ns", "avg_entry", "avg_exit", "gross_pnl", "fees", "net_pnl",
-               "holding_ns", "exit_reason"),
+               "holding_ns", "exit_reason", "strategy_id"),
     "positions": ("run_id", "account_id", "symbol", "ts_ns", "quantity", "avg_price",
                   "realized_pnl", "event"),
     "risk_events": ("run_id", "account_id", "ts_ns", "kind", "state", "cause", "reason",
@@ -82,7 +85,8 @@ def _order_event(e: Any, run: str) -> Rows:
 def _fill(e: OrderFilled, run: str) -> Rows:
     return _order_event(e, run) + [("fills", (
         run, e.account_id, e.client_order_id, e.venue_order_id, e.trade_id, e.symbol,
-        e.side.name, e.last_qty, e.last_px, e.fee, e.liquidity.name, e.ts_event, e.ts_init))]
+        e.side.name, e.last_qty, e.last_px, e.fee, e.liquidity.name, e.ts_event, e.ts_init,
+        e.strategy_id or None))]
 
 
 def _denied(e: OrderDenied, run: str) -> Rows:
@@ -114,7 +118,7 @@ def _closed(e: PositionClosed, run: str) -> Rows:
         ("trades", (run, e.account_id, e.symbol, "LONG" if e.entry_qty > 0 else "SHORT",
                     abs(e.entry_qty), e.opened_ns, e.ts_event, e.avg_entry, e.avg_exit,
                     e.realized_pnl, e.fees, e.realized_pnl - e.fees, e.ts_event - e.opened_ns,
-                    e.reason.name)),
+                    e.reason.name, e.strategy_id or None)),
         ("positions", (run, e.account_id, e.symbol, e.ts_event, 0.0, None, e.realized_pnl,
                        "CLOSED")),
     ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.broker.interface import Broker, Credentials, OrderReport
@@ -95,6 +95,7 @@ class Account:
         self.signals_seen: set[str] = set()
         self.events: list[object] = []
         self._levels: dict[str, tuple[float | None, float | None]] = {}
+        self._fill_strategy: dict[str, str] = {}     # symbol -> latest fill's strategy
         self._exit_policy = exit_policy or PlainExitPolicy()
         self._pre_trade = pre_trade
         self._sink = sink
@@ -432,6 +433,8 @@ class Account:
     def _apply(self, event: object) -> None:
         coid = getattr(event, "client_order_id", "")
         order = self.orders.get(coid)
+        if isinstance(event, OrderFilled):
+            event = self._attributed(event, order)
         if order is None:
             self._record(event)              # a venue event for an order we did not send
             if isinstance(event, OrderFilled):
@@ -454,7 +457,19 @@ class Account:
         if isinstance(event, OrderFilled):
             self._on_fill(event, order.reason)
 
+    def _attributed(self, fill: OrderFilled, order: Order | None) -> OrderFilled:
+        """The fill as journaled, with its strategy: its order's, or (an order without
+        one, such as a protective exit, or not ours) that of the latest earlier fill on
+        the symbol that had one (the convention of docs/analytics.md)."""
+        strategy = (order.command.strategy_id if order is not None else "") or \
+            self._fill_strategy.get(fill.symbol, "")
+        if not strategy or fill.strategy_id == strategy:
+            return fill
+        return replace(fill, strategy_id=strategy)
+
     def _on_fill(self, fill: OrderFilled, reason: ExitReason) -> None:
+        if fill.strategy_id:
+            self._fill_strategy[fill.symbol] = fill.strategy_id
         levels = self._levels.get(fill.client_order_id, (None, None))
         for ev in self.portfolio.apply_fill(fill, reason):
             self._record(ev)

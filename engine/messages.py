@@ -190,6 +190,7 @@ class OrderFilled:
     ts_event: int
     ts_init: int
     liquidity: LiquiditySide = LiquiditySide.TAKER
+    strategy_id: str = ""    # set by the Account from its order (Account._attributed)
 
 
 @message
@@ -272,6 +273,7 @@ class PositionClosed:
     ts_event: int
     ts_init: int
     reason: ExitReason = ExitReason.NONE
+    strategy_id: str = ""    # the strategy of the fill that opened the position
 
 
 @message

@@ -27,7 +27,8 @@ class Position:
 
     __slots__ = (
         "account_id", "symbol", "multiplier", "quantity", "avg_price", "realized_pnl", "fees",
-        "opened_ns", "peak_qty", "_exit_value", "_exit_qty", "_trip_pnl", "_trip_fees",
+        "opened_ns", "peak_qty", "strategy_id", "_exit_value", "_exit_qty", "_trip_pnl",
+        "_trip_fees",
     )
 
     def __init__(self, account_id: str, symbol: str, multiplier: float = 1.0) -> None:
@@ -40,6 +41,7 @@ class Position:
         self.fees = 0.0            # over the life of this object
         self.opened_ns = 0
         self.peak_qty = 0.0
+        self.strategy_id = ""      # the strategy of the fill that opened the position
         self._reset_trip()
 
     def _reset_trip(self) -> None:
@@ -58,13 +60,15 @@ class Position:
         return self.quantity * (mark - self.avg_price) * self.multiplier
 
     def apply_fill(self, side: OrderSide, qty: float, price: float, fee: float, ts_ns: int,
-                   ts_init: int = 0, reason: ExitReason = ExitReason.NONE
-                   ) -> list[PositionEvent]:
-        """Apply one fill; returns the position events it caused (one, or two on a flip)."""
+                   ts_init: int = 0, reason: ExitReason = ExitReason.NONE,
+                   strategy_id: str = "") -> list[PositionEvent]:
+        """Apply one fill; returns the position events it caused (one, or two on a flip).
+        `strategy_id` is the fill's: a position (and its round trip) belongs to the
+        strategy of the fill that opened it."""
         signed = qty * side.sign
         self.fees += fee
         if self.quantity == 0.0:
-            return [self._open(signed, price, fee, ts_ns, ts_init)]
+            return [self._open(signed, price, fee, ts_ns, ts_init, strategy_id)]
         if (self.quantity > 0) == (signed > 0):
             total = self.quantity + signed
             self.avg_price = (self.avg_price * self.quantity + price * signed) / total
@@ -92,17 +96,19 @@ class Position:
         closed = PositionClosed(
             self.account_id, self.symbol, self.peak_qty, self.avg_price,
             self._exit_value / self._exit_qty, self._trip_pnl, self._trip_fees,
-            self.opened_ns, ts_ns, ts_init, reason)
+            self.opened_ns, ts_ns, ts_init, reason, self.strategy_id)
         self.quantity = 0.0
         self.avg_price = 0.0
         self._reset_trip()
         if dust:
             return [closed]
-        return [closed, self._open(remaining, price, fee - closing_fee, ts_ns, ts_init)]
+        return [closed, self._open(remaining, price, fee - closing_fee, ts_ns, ts_init,
+                                   strategy_id)]
 
     def _open(self, signed: float, price: float, fee: float, ts_ns: int,
-              ts_init: int) -> PositionOpened:
+              ts_init: int, strategy_id: str = "") -> PositionOpened:
         self.quantity = signed
+        self.strategy_id = strategy_id
         self.avg_price = price
         self.opened_ns = ts_ns
         self.peak_qty = signed
@@ -150,7 +156,7 @@ class Portfolio:
         self.cash -= fill.side.sign * fill.last_qty * fill.last_px * pos.multiplier + fill.fee
         self.marks.setdefault(fill.symbol, fill.last_px)
         return pos.apply_fill(fill.side, fill.last_qty, fill.last_px, fill.fee,
-                              fill.ts_event, fill.ts_init, reason)
+                              fill.ts_event, fill.ts_init, reason, fill.strategy_id)
 
     def market_value(self) -> float:
         return sum(p.quantity * self._mark(p) * p.multiplier for p in self.positions.values())

@@ -202,6 +202,48 @@ def test_per_strategy_metrics_attribute_trades_to_the_opener_and_fills_to_their_
           max_drawdown=0.055, max_drawdown_ns=3 * DAY)
 
 
+# The strategies the engine journals (schema v3) for the hand-checked run: each fill its
+# order's, o2 (no strategy) inheriting s1; each round trip its opening fill's.
+JOURNALED = {"o1": "s1", "o2": "s1", "o5": "s1", "o6": "s2", "o3": "s2", "o4": "s2",
+             "o7": "s2", "o8": "s2", "o9": "s1"}
+TRIP_STRATEGY = ["s1", "s1", "s2", "s2"]
+
+
+def test_journaled_strategies_are_used_as_they_are(hand, tmp_path):
+    # The same run journaled by a v3 engine, with orders that name another strategy
+    # ("zz"): the journaled strategy_id of fills and round trips decides, with the same
+    # figures as the attribution from the orders gives for the hand-checked run.
+    events: list[object] = []
+    for coid, acct, sym, side, qty, px, fee, ts, _ in FILLS:
+        side_ = en.OrderSide[side]
+        events.append(m.SubmitOrder(acct, coid, sym, side_, qty, ts, ts, strategy_id="zz"))
+        events.append(m.OrderFilled(acct, coid, f"V{coid}", f"T{coid}", sym, side_, qty, px,
+                                    fee, ts, ts, strategy_id=JOURNALED[coid]))
+    for (acct, sym, qty, entry, exit_, gross, fees, opened, closed), strategy in zip(
+            TRIPS, TRIP_STRATEGY, strict=True):
+        events.append(m.PositionOpened(acct, sym, qty, entry, opened, opened))
+        events.append(m.PositionClosed(acct, sym, qty, entry, exit_, gross, fees, opened,
+                                       closed, closed, en.ExitReason.SIGNAL, strategy))
+    events.append(m.PositionOpened("A", "X", 4, 11.0, 14 * U, 14 * U))
+    with Store.open(tmp_path / "v3.duckdb") as store:
+        run = store.begin_run("backtest", {}, run_id="hand")
+        store.write_events(run, events)
+        store.insert("equity", {
+            "run_id": run, "account_id": np.array(["A"] * 5 + ["B"] * 5, dtype=object),
+            "ts_ns": np.tile(np.arange(5) * DAY, 2),
+            "equity": np.array([100, 110, 99, 99, 108.9] + [100.0] * 5)})
+        assert store.rows("SELECT count(*) FROM fills WHERE strategy_id IS NULL") == [(0,)]
+        journaled = analyze(store, run, by="strategy")
+        curves = equity_curves(store, run, by="strategy")
+    expected = analyze(hand, "hand", by="strategy")
+    assert [g.key for g in journaled] == ["s1", "s2"]
+    for got, want in zip(journaled, expected, strict=True):
+        check(got, **{f: getattr(want, f) for f in GroupMetrics.__slots__})
+    for got, want in zip(curves, equity_curves(hand, "hand", by="strategy"), strict=True):
+        assert got.key == want.key and np.array_equal(got.ts_ns, want.ts_ns)
+        assert np.allclose(got.equity, want.equity)
+
+
 def test_per_symbol_metrics_are_the_hand_checked_ones(hand):
     x, y = analyze(hand, "hand", by="symbol")
     # X: T1, T3 and the open position; [2U,5U] + [14U,16U] = 5U (T1, T3 overlap)
@@ -333,6 +375,23 @@ def test_an_order_journaled_twice_counts_its_fills_once(tmp_path):
                                                          en.OrderSide.BUY, 1, 10.0, 0.1, 0, 0)])
     [s1] = analyze(store, run, by="strategy")
     check(s1, key="s1", fills=1, traded_notional=10.0, fill_fees=0.1)
+
+
+def test_a_journaled_strategy_wins_over_the_attribution_in_a_mixed_run(tmp_path):
+    # one fill journaled with "j" (its order says "o"), one from before v3 (NULL): the
+    # run falls back to the attribution, which keeps the journaled strategy
+    store, run = new_run(tmp_path)
+    buy, sell = en.OrderSide.BUY, en.OrderSide.SELL
+    store.write_events(run, [
+        m.SubmitOrder("A", "o1", "X", buy, 1, 0, 0, strategy_id="o"),
+        m.OrderFilled("A", "o1", "V1", "T1", "X", buy, 1, 10.0, 0.1, 0, 0, strategy_id="j"),
+        m.SubmitOrder("A", "o2", "X", sell, 1, 1, 1, strategy_id="o")])
+    store.insert("fills", {"run_id": run, "account_id": "A", "client_order_id": "o2",
+                           "symbol": "X", "side": "SELL", "quantity": 1.0, "price": 11.0,
+                           "fee": 0.1, "ts_event": 1, "ts_init": 1})
+    j, o = analyze(store, run, by="strategy")
+    check(j, key="j", fills=1, traded_notional=10.0)
+    check(o, key="o", fills=1, traded_notional=11.0)
 
 
 def test_trades_no_strategy_can_be_attributed_to_are_the_none_group(tmp_path):

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from actors.cli import main
+from data.schema import SCHEMA_VERSION
 from data.store import Store
 from tests.refdata import ORCL, refdata_path
 
@@ -115,7 +116,7 @@ def test_export_a_table_or_a_query_to_parquet_and_read_info(capsys, tmp_path):
     assert code == 0 and "wrote 7 rows" in out
     code, out, _ = run(capsys, "data", "info", "--db", str(db), "--json")
     doc = orjson.loads(out)
-    assert doc["schema_version"] == 2 and doc["tables"]["bars"] == 5036
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["tables"]["bars"] == 5036
     assert doc["market_data"][0]["symbol"] == "ORCL"
     code, _, err = run(capsys, "data", "export", "--query", "SELECT nope", "--out",
                        str(tmp_path / "e.parquet"), "--db", str(db))

@@ -52,11 +52,12 @@ def test_a_new_store_is_created_at_the_latest_version_in_the_working_directory(
         tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with Store.open() as store:
-        assert store.path == tmp_path / "phalanx.duckdb" and store.schema_version == 2
+        assert store.path == tmp_path / "phalanx.duckdb" and store.schema_version == SCHEMA_VERSION
         assert {t: store.count(t) for t in TABLES if t != "schema_version"} == dict.fromkeys(
             [t for t in TABLES if t != "schema_version"], 0)
         versions = store.rows("SELECT version, code_version FROM schema_version ORDER BY 1")
-    assert [v for v, _ in versions] == [1, 2] and versions[0][1].startswith("phalanx ")
+    assert [v for v, _ in versions] == list(range(1, SCHEMA_VERSION + 1))
+    assert versions[0][1].startswith("phalanx ")
 
 
 def test_an_old_file_is_migrated_in_order_and_keeps_its_data(tmp_path):
@@ -72,11 +73,26 @@ def test_an_old_file_is_migrated_in_order_and_keeps_its_data(tmp_path):
         assert store.rows("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
+def test_a_v2_run_journal_migrates_to_v3_with_null_strategies(tmp_path):
+    path = tmp_path / "v2.duckdb"
+    with Store.open(path, migrations=MIGRATIONS[:2]) as old:
+        run = old.begin_run("backtest", {}, run_id="old")
+        old.rows("INSERT INTO fills (run_id, client_order_id, quantity) VALUES ('old', 'o1', 1)")
+        old.rows("INSERT INTO trades (run_id, symbol, quantity) VALUES ('old', 'X', 1)")
+        old.end_run(run)
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 3
+        assert store.rows("SELECT client_order_id, strategy_id FROM fills") == [("o1", None)]
+        assert store.rows("SELECT symbol, strategy_id FROM trades") == [("X", None)]
+
+
 def test_a_file_from_newer_code_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "new.duckdb"
     with Store.open(path) as store:
-        store.rows("INSERT INTO schema_version VALUES (3, 'from the future', 0, 'phalanx 9')")
-    with pytest.raises(SchemaVersionError, match="schema version 3, newer than this code's 2"):
+        store.rows("INSERT INTO schema_version VALUES (?, 'from the future', 0, 'phalanx 9')",
+                   [SCHEMA_VERSION + 1])
+    with pytest.raises(SchemaVersionError, match=f"schema version {SCHEMA_VERSION + 1}, "
+                                                 f"newer than this code's {SCHEMA_VERSION}"):
         Store.open(path)
     with pytest.raises(SchemaVersionError):
         Store.open(path, read_only=True)

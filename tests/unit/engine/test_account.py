@@ -272,6 +272,32 @@ def test_a_protective_exit_closes_the_position_with_its_reason(exits, path, reas
     assert rig.account.protections == {}
 
 
+def test_fills_and_round_trips_carry_the_strategy_that_opened_them():
+    # "test" opens, "other" closes: each fill is its order's strategy, the round trip the
+    # opener's; a protective exit (an order with no strategy) inherits the last fill's
+    async def go():
+        rig = Rig(exits=ExitConfig(stop_loss_pct=2.0))
+        await rig.account.start()
+        rig.quote(99.99, 100.01)
+        events = await rig.account.on_signal(rig.signal(SignalSide.LONG))
+        rig.quote(104.99, 105.01)
+        now = rig.clock.now_ns()
+        events += await rig.account.on_signal(Signal("sig-x", "other", "SPY",
+                                                     SignalSide.FLAT, now, now))
+        rig.quote(99.99, 100.01)
+        events += await rig.account.on_signal(rig.signal(SignalSide.LONG))
+        rig.quote(95.0, 95.1)
+        return rig, events + await rig.account.check_exits()
+    rig, events = run(go())
+    assert [f.strategy_id for f in kinds(events, OrderFilled)] == ["test", "other", "test",
+                                                                  "test"]
+    assert [f.strategy_id for f in kinds(rig.account.events, OrderFilled)] == [
+        "test", "other", "test", "test"]
+    closed = kinds(events, PositionClosed)
+    assert [(c.strategy_id, c.reason) for c in closed] == [
+        ("test", ExitReason.SIGNAL), ("test", ExitReason.STOP_LOSS)]
+
+
 def test_a_signal_stop_loss_overrides_the_account_default():
     async def go():
         rig = Rig(exits=ExitConfig(stop_loss_pct=50.0))

@@ -331,3 +331,19 @@ def test_a_round_trip_without_adds_after_reducing_realizes_exit_minus_entry_time
     assert closed.avg_entry == pytest.approx(51.0)
     assert closed.avg_exit == pytest.approx((3 * 47 + 5 * 49.4) / 8)
     assert closed.realized_pnl == pytest.approx((closed.avg_entry - closed.avg_exit) * 8)
+
+
+def test_a_round_trip_belongs_to_the_strategy_of_the_fill_that_opened_it():
+    pos = Position(ACCOUNT, "AAPL")
+    pos.apply_fill(BUY, 10, 100.0, 0.0, 1, strategy_id="a")
+    pos.apply_fill(BUY, 5, 101.0, 0.0, 2, strategy_id="b")          # adds: still a's
+    closed, opened = pos.apply_fill(SELL, 20, 102.0, 0.0, 3, strategy_id="c")   # a flip
+    assert isinstance(closed, PositionClosed) and closed.strategy_id == "a"
+    assert isinstance(opened, PositionOpened) and pos.strategy_id == "c"
+    [closed] = pos.apply_fill(BUY, 5, 99.0, 0.0, 4)
+    assert closed.strategy_id == "c"
+    portfolio = Portfolio(ACCOUNT, 1_000.0)
+    portfolio.apply_fill(OrderFilled(ACCOUNT, "C", "V", "T1", "X", BUY, 1, 10.0, 0.0, 5, 5,
+                                     strategy_id="s"))
+    [closed] = portfolio.apply_fill(fill("X", SELL, 1, 11.0, ts=6))
+    assert closed.strategy_id == "s"

@@ -17,6 +17,8 @@ from engine.errors import PhalanxError
 _COMMANDS: list[tuple[str, str, str]] = [
     ("paper", "run a paper-trading session in one process on the simulated broker",
      "actors.paper_cli"),
+    ("backtest", "backtest one strategy over a file of bars or ticks, event by event",
+     "actors.backtest_cli"),
     ("bench", "run a benchmark suite (kernels, store) with its peers in the same run",
      "actors.bench_cli"),
     ("data", "import market data into the DuckDB store, build bars, export", "actors.data_cli"),

@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from data.store import Store
+from actors.journal import Journal, both
 from data.synthetic import SyntheticConfig, iter_quote_ticks
 from engine.account import Account, AccountConfig, check_fleet_exits
 from engine.broker import Credentials
@@ -126,7 +124,7 @@ async def run_paper(cfg: PaperConfig,
     """Run one session; with `cfg.db` set, every event lands in that DuckDB file as a run
     (kind "paper"), and the run is closed as "failed" if the session raises."""
     session = PaperSession(cfg)
-    journal = _Journal.open(cfg) if cfg.db else None
+    journal = _open_journal(cfg) if cfg.db else None
     if journal is not None:
         session.attach(journal)
     try:
@@ -174,15 +172,15 @@ class PaperSession:
                                  on_failure=self.result.failures.append)
         interval = cfg.bar_seconds * NANOS_PER_SECOND
         self.builders = {s: _BarBuilder(s, interval) for s in cfg.symbols}
-        self.journal: _Journal | None = None
+        self.journal: Journal | None = None
 
-    def attach(self, journal: _Journal) -> None:
+    def attach(self, journal: Journal) -> None:
         """Send every account, gate and strategy event to the journal."""
         self.journal = journal
         for account in self.accounts:
             account.set_sink(journal.writer.record)
         self.gate.set_sink(journal.writer.record)
-        self.host.on_failure = _both(self.result.failures.append, journal.writer.record)
+        self.host.on_failure = both(self.result.failures.append, journal.writer.record)
 
     async def run(self, progress: Callable[[float], None] | None = None) -> None:
         await asyncio.gather(*(a.start() for a in self.accounts))
@@ -232,59 +230,11 @@ class PaperSession:
             self.journal.equity(self.accounts, bar.ts_event)
 
 
-class _Journal:
-    """The session's run in the DuckDB store: one batched writer, closed exactly once."""
-
-    def __init__(self, store: Store, run_id: str) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.writer = store.writer(run_id)
-        self._equity_ts = -1
-
-    @classmethod
-    def open(cls, cfg: PaperConfig) -> _Journal:
-        store = Store.open(cfg.db)
-        config = {"strategy": cfg.strategy, "params": dict(cfg.params), "seed": cfg.seed,
-                  "accounts": cfg.accounts, "symbols": list(cfg.symbols),
-                  "minutes": cfg.minutes, "bar_seconds": cfg.bar_seconds,
-                  "fault_rate": cfg.fault_rate}
-        return cls(store, store.begin_run("paper", config))
-
-    def equity(self, accounts: list[Account], ts_ns: int) -> None:
-        """One equity sample per account at `ts_ns` (bars of several symbols closing at
-        the same time give one sample, not one per symbol)."""
-        if ts_ns == self._equity_ts:
-            return
-        self._equity_ts = ts_ns
-        pfs = [a.portfolio for a in accounts]
-        self.writer.append("equity", {
-            "account_id": np.array([a.account_id for a in accounts], dtype=object),
-            "ts_ns": np.full(len(pfs), ts_ns, dtype=np.int64),
-            "equity": np.array([p.equity() for p in pfs]),
-            "cash": np.array([p.cash for p in pfs]),
-            "realized_pnl": np.array([p.realized_pnl() for p in pfs]),
-            "unrealized_pnl": np.array([p.unrealized_pnl() for p in pfs]),
-            "fees": np.array([p.fees() for p in pfs])})
-
-    def latency(self, hop: str, ts_ns: int, ns: int) -> None:
-        self.writer.append("latency", {"hop": np.array([hop], dtype=object),
-                                       "ts_ns": np.array([ts_ns], dtype=np.int64),
-                                       "ns": np.array([ns], dtype=np.int64)})
-
-    def close(self, status: str) -> None:
-        try:
-            self.writer.close()
-            self.store.end_run(self.run_id, status)
-        finally:
-            self.store.close()
-
-
-def _both(first: Callable[[object], None],
-          second: Callable[[object], None]) -> Callable[[object], None]:
-    def call(event: object) -> None:
-        first(event)
-        second(event)
-    return call
+def _open_journal(cfg: PaperConfig) -> Journal:
+    return Journal.open(cfg.db, "paper", {
+        "strategy": cfg.strategy, "params": dict(cfg.params), "seed": cfg.seed,
+        "accounts": cfg.accounts, "symbols": list(cfg.symbols), "minutes": cfg.minutes,
+        "bar_seconds": cfg.bar_seconds, "fault_rate": cfg.fault_rate})
 
 
 def summarize(result: PaperResult) -> dict:

@@ -8,9 +8,9 @@ import sys
 
 import orjson
 
+from actors.cli_args import parse_params
 from actors.paper import DEFAULT_RISK, PaperConfig, run_paper, summarize
 from actors.table import render
-from engine.errors import ConfigError
 from risk.config import RiskConfig
 from strategies import strategy_names
 
@@ -57,13 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _params(pairs: list[str], strategy: str) -> dict[str, str]:
     if not pairs:
         return dict(PaperConfig().params) if strategy == "sma_cross" else {}
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError("--param", f"{pair!r} is not KEY=VALUE")
-        out[key.strip()] = value.strip()
-    return out
+    return parse_params(pairs)
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -263,9 +263,9 @@ class Account:
         return await self.act_on_exits(protections, reasons)
 
     def exit_candidates(self) -> tuple[list[Protection], list[float]]:
-        """The protections to evaluate now (no order working on the symbol) and the price
+        """The armed protections to evaluate now (no order working on the symbol) and the price
         each would exit at (bid for a long, ask for a short; NaN without a quote)."""
-        live = [p for p in self.protections.values() if not self._live(p.symbol)]
+        live = [p for p in self.protections.values() if p.armed and not self._live(p.symbol)]
         return live, [self._exit_price(p) for p in live]
 
     async def act_on_exits(self, protections: list[Protection],

@@ -53,6 +53,13 @@ class Protection:
     trail_stop: float = math.nan
     deadline_ns: int = 0      # 0 = no holding limit
 
+    @property
+    def armed(self) -> bool:
+        """True when some level can close the position (a stop, a take, a trail or a
+        holding limit); a protection without any never needs evaluating."""
+        return (self.deadline_ns > 0 or not (math.isnan(self.stop) and math.isnan(self.take)
+                                             and math.isnan(self.trailing_pct)))
+
     @staticmethod
     def for_position(symbol: str, direction: int, entry: float, opened_ns: int,
                      cfg: ExitConfig, stop: float | None = None,

@@ -92,6 +92,9 @@ class SimBroker(Broker):
     def on_bar(self, bar: Bar) -> None:
         self.venue.on_bar(bar)
 
+    def on_open(self, bar: Bar) -> None:
+        self.venue.on_open(bar)
+
     # --- sessions ---------------------------------------------------------------------------
     async def login(self, credentials: Credentials) -> BrokerResult[Session]:
         _, refused = await self._enter("login")

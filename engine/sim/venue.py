@@ -51,7 +51,7 @@ from engine.messages import (
 )
 from engine.positions import Portfolio
 from engine.sim.account import AccountBook, SimAccount
-from engine.sim.models import BarFillRule, FillModel, Touch, marketable
+from engine.sim.models import INF, BarFillRule, FillModel, Touch, marketable
 from engine.sim.venue_order import (
     Refusal,
     SimOrder,
@@ -108,6 +108,17 @@ class SimVenue:
         after = (None if fm.bar_rule is BarFillRule.NEXT_OPEN
                  else Touch.at_price(seq, bar.close, touch.bid_size))
         self._update(bar.symbol, touch, after, bar.close)
+
+    def on_open(self, bar: Bar) -> None:
+        """The opening print of `bar`, before the bar itself: resting orders that it
+        reaches fill at the open, and orders sent until the next update take the open too.
+        Backtests call it to act at the next bar's open on signals of the bar before.
+        The size shown is the bar's volume share of the fill model (unlimited by default)."""
+        self._check_data(bar, Bar, ("open",), ("volume",))
+        fraction = self.fill_model.bar_volume_fraction
+        size = INF if fraction is None else bar.volume * fraction
+        touch = Touch.at_price(self._seq + 1, bar.open, size)
+        self._update(bar.symbol, touch, touch, bar.open)
 
     def _check_data(self, msg: object, cls: type, prices: tuple, sizes: tuple) -> None:
         if not isinstance(msg, cls):

@@ -4,7 +4,9 @@ protective exits and bad input."""
 from __future__ import annotations
 
 import math
+import re
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,3 +250,53 @@ def test_drive_refuses_a_coroutine_that_waits_on_the_loop():
         await parks()
     with pytest.raises(RuntimeError, match="future"):
         drive(waits())
+
+
+# --- the command line and the docs --------------------------------------------------------
+
+def test_cli_json_prints_the_figures_the_issue_names(capsys):
+    import orjson
+
+    from actors.cli import main
+    rc = main(["backtest", "--data", str(refdata_path(ORCL)), "--format", "yahoo",
+               "--param", "fast=10", "--param", "slow=30", "--lot-size", "1", "--no-db",
+               "--json"])
+    out = orjson.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["final_value"] == pytest.approx(508_190.3658970004, abs=1e-6)
+    assert (out["fills"], out["closed_trades"], out["open_trades"]) == (195, 97, 1)
+    assert {"cash", "position", "run_id"} <= set(out)
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--strategy", "nope"], "strategy"), (["--param", "fast"], "--param"),
+    (["--param", "sloww=3"], "sloww"), (["--fill", "tick"], "--fill"),
+    (["--sizing", "fixed"], "--quantity")])
+def test_cli_bad_arguments_give_one_line_naming_the_problem(args, named, capsys):
+    from actors.cli import main
+    rc = main(["backtest", "--data", str(refdata_path(ORCL)), "--format", "yahoo",
+               "--no-db", *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and named in err and len(err.splitlines()) == 1
+
+
+def test_cli_records_a_run_the_report_reads(tmp_path, capsys):
+    from actors.cli import main
+    db = str(tmp_path / "bt.duckdb")
+    assert main(["backtest", "--data", str(refdata_path(ORCL)), "--format", "yahoo",
+                 "--param", "fast=10", "--param", "slow=30", "--db", db]) == 0
+    assert "final_value" in capsys.readouterr().out
+    out = tmp_path / "r.html"
+    assert main(["report", "latest", "--db", db, "--out", str(out)]) == 0
+    assert "equity" in out.read_text().lower()
+
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "backtest.md"
+DOC_BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("index", range(len(DOC_BLOCKS)))
+def test_docs_backtest_examples_run(index, capsys):
+    block = DOC_BLOCKS[index].replace("../shared/data", str(refdata_path()))
+    exec(compile(block, f"docs/backtest.md example {index + 1}", "exec"), {})
+    assert capsys.readouterr().out.strip()

@@ -8,7 +8,7 @@ import sys
 import orjson
 
 from actors.backtest import BacktestConfig, FillAt, run_backtest
-from actors.backtest_data import FORMATS, BarSeries, load_data
+from actors.backtest_data import FORMATS, BarSeries, TickSeries, load_data, load_from_store
 from actors.cli_args import parse_params
 from actors.table import render
 from engine.errors import ConfigError
@@ -25,6 +25,8 @@ EXAMPLES = """examples:
   phalanx backtest --data btc.csv --format ohlcv --fill close --fee-bps 5 \\
       --sizing percent --percent 50 --trailing-pct 2
   phalanx backtest --data 20131008_trade.zip --format lean-ticks --bar-seconds 60
+  phalanx data import orcl.txt --format yahoo --symbol ORCL
+  phalanx backtest --from-store bars --symbol ORCL --param fast=10 --param slow=30
   phalanx report latest                       # the backtest's HTML report
 
 fill rules: next_open (bars, default): a signal of bar t trades at bar t+1's open;
@@ -38,10 +40,12 @@ _SIZINGS = [m.value for m in SizingMode]
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     d = BacktestConfig()
-    parser.add_argument("--data", required=True, metavar="FILE",
+    parser.add_argument("--data", metavar="FILE",
                         help="bars (CSV or Parquet) or LEAN trade ticks (.zip)")
-    parser.add_argument("--format", required=True, choices=FORMATS,
+    parser.add_argument("--format", choices=FORMATS,
                         help="how to read --data (as `phalanx data import`)")
+    parser.add_argument("--from-store", choices=("bars", "ticks"),
+                        help="instead of --data: the --symbol's bars or ticks in --db")
     parser.add_argument("--symbol", help="the symbol (default: from the file name)")
     parser.add_argument("--interval", help="bar length if it cannot be inferred, e.g. 1m")
     parser.add_argument("--strategy", default=d.strategy,
@@ -106,10 +110,23 @@ def config_from_args(args: argparse.Namespace, ticks: bool) -> BacktestConfig:
         db=None if args.no_db else args.db)
 
 
+def _load(args: argparse.Namespace) -> BarSeries | TickSeries:
+    if args.from_store:
+        if args.data or args.format:
+            raise ConfigError("--from-store", "reads --db; leave out --data and --format")
+        if not args.symbol:
+            raise ConfigError("--symbol", "is required with --from-store")
+        return load_from_store(args.db, args.symbol, interval=args.interval,
+                               ticks=args.from_store == "ticks")
+    if not args.data or not args.format:
+        raise ConfigError("--data", "give --data FILE --format FORMAT (or --from-store)")
+    return load_data(args.data, args.format, args.symbol, interval=args.interval)
+
+
 def handle(args: argparse.Namespace) -> int:
     from strategies.registry import create_strategy
 
-    data = load_data(args.data, args.format, args.symbol, interval=args.interval)
+    data = _load(args)
     cfg = config_from_args(args, ticks=not isinstance(data, BarSeries))
     create_strategy(cfg.strategy, cfg.strategy, dict(cfg.params))   # bad params fail now
     tty = sys.stderr.isatty() and not args.json

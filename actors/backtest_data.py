@@ -91,3 +91,44 @@ def load_data(path: str | Path, fmt: str, symbol: str | None = None, *,
         return BarSeries.from_parsed(ohlcv_from_columns(read_parquet(path), symbol, str(path),
                                                         interval=interval))
     return BarSeries.from_parsed(read_ohlcv(path, symbol, interval=interval))
+
+
+def load_from_store(db: str, symbol: str, *, interval: str | None = None,
+                    ticks: bool = False) -> BarSeries | TickSeries:
+    """A symbol's stored bars (of `interval`; the only stored interval if None) or trade
+    ticks (suspicious prints left out), oldest first, from the DuckDB file `db`."""
+    from data.store import Store
+
+    if not Path(db).exists():
+        raise ConfigError("--db", f"{db} does not exist")
+    with Store.open(db, read_only=True) as store:
+        if ticks:
+            cols = store.query("SELECT ts_ns, price, size FROM ticks WHERE symbol = ? AND "
+                               "NOT suspicious ORDER BY ts_ns, seq", [symbol])
+            if not len(cols["ts_ns"]):
+                raise UnknownName("symbol", symbol, _stored(store, "ticks"))
+            return TickSeries(symbol, cols["ts_ns"].astype(np.int64),
+                              cols["price"].astype(float), cols["size"].astype(float),
+                              source=f"{db}:ticks")
+        found = [r[0] for r in store.rows("SELECT DISTINCT interval FROM bars WHERE "
+                                          "symbol = ? ORDER BY 1", [symbol])]
+        if not found:
+            raise UnknownName("symbol", symbol, _stored(store, "bars"))
+        if interval is None and len(found) > 1:
+            raise ConfigError("--interval", f"{symbol} has bars of {', '.join(found)}; "
+                                            "choose one")
+        canonical = parse_interval(interval)[1] if interval else found[0]
+        if canonical not in found:
+            raise UnknownName("interval", canonical, found)
+        cols = store.query("SELECT ts_ns, open, high, low, close, volume FROM bars WHERE "
+                           "symbol = ? AND interval = ? ORDER BY ts_ns", [symbol, canonical])
+    return BarSeries(symbol, parse_interval(canonical)[0],
+                     *(np.ascontiguousarray(cols[k], dtype=np.int64 if k == "ts_ns"
+                                            else np.float64)
+                       for k in ("ts_ns", "open", "high", "low", "close", "volume")),
+                     source=f"{db}:bars/{canonical}")
+
+
+def _stored(store: object, table: str) -> list[str]:
+    return [r[0] for r in store.rows(f"SELECT DISTINCT symbol FROM {table} "  # type: ignore
+                                     "ORDER BY 1")]

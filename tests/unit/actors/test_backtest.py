@@ -300,3 +300,25 @@ def test_docs_backtest_examples_run(index, capsys):
     block = DOC_BLOCKS[index].replace("../shared/data", str(refdata_path()))
     exec(compile(block, f"docs/backtest.md example {index + 1}", "exec"), {})
     assert capsys.readouterr().out.strip()
+
+
+def test_bars_and_ticks_load_from_the_store_as_from_the_file(orcl, tmp_path):
+    from actors.backtest_data import load_from_store
+    from data.importers import read_lean_trades, read_yahoo
+    db = str(tmp_path / "md.duckdb")
+    zip_path = refdata_path("20131008_trade.zip")
+    with Store.open(db) as store:
+        store.import_parsed(read_yahoo(refdata_path(ORCL), "ORCL"))
+        store.import_parsed(read_lean_trades(zip_path))
+    bars = load_from_store(db, "ORCL")
+    for key in ("ts_ns", "open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(bars, key), getattr(orcl, key))
+    assert bars.interval_ns == orcl.interval_ns
+    ticks = load_from_store(db, "SPY", ticks=True)
+    direct = load_data(zip_path, "lean-ticks")
+    np.testing.assert_array_equal(ticks.price, direct.price)
+    np.testing.assert_array_equal(ticks.ts_ns, direct.ts_ns)
+    with pytest.raises(UnknownName, match="ORCL"):
+        load_from_store(db, "MSFT")
+    with pytest.raises(UnknownName, match="interval"):
+        load_from_store(db, "ORCL", interval="1m")

@@ -231,10 +231,13 @@ class PaperSession:
 
 
 def _open_journal(cfg: PaperConfig) -> Journal:
-    return Journal.open(cfg.db, "paper", {
+    journal = Journal.open(cfg.db, "paper", {
         "strategy": cfg.strategy, "params": dict(cfg.params), "seed": cfg.seed,
         "accounts": cfg.accounts, "symbols": list(cfg.symbols), "minutes": cfg.minutes,
         "bar_seconds": cfg.bar_seconds, "fault_rate": cfg.fault_rate})
+    # the synthetic symbols are this venue's own: their definitions go with the run
+    journal.store.write_instruments(instruments_for(cfg.symbols), venue="sim")
+    return journal
 
 
 def summarize(result: PaperResult) -> dict:

@@ -115,6 +115,9 @@ def test_the_session_journal_lands_in_duckdb_and_matches_the_accounts(tmp_path):
         [(status, kind)] = store.rows("SELECT status, kind FROM runs WHERE run_id = ?",
                                       [result.run_id])
         assert (status, kind) == ("finished", "paper")
+        assert store.rows("SELECT symbol, qty_step, taker_bps, venue FROM instruments "
+                          "ORDER BY symbol") == [(i.symbol, i.qty_step, i.fees.taker_bps, "sim")
+                                                 for i in result.broker.venue.instruments.values()]
         [(last_equity,)] = store.rows(
             "SELECT equity FROM equity WHERE run_id = ? AND account_id = 'acct-1' "
             "ORDER BY ts_ns DESC LIMIT 1", [result.run_id])

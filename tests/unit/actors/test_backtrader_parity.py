@@ -1,7 +1,7 @@
 """Parity of the event-driven backtest with backtrader 1.9.78.123, run side by side.
 
 SMA crossover, long only, all-in at the next bar's open, zero fees, marked at the last close
-(../shared/data/README.md; backtrader's side is tests/backtrader_ref.py). Per (fast, slow,
+(../shared/data/README.md; backtrader's side is benchmarks/backtrader_ref.py). Per (fast, slow,
 lot) both engines must make the same fills (bar, side, price exactly, size to 1e-9
 relative) and end on the same value (to 1e-10 relative).
 
@@ -27,7 +27,7 @@ import pytest
 from actors.backtest import BacktestConfig, BacktestResult, run_backtest
 from actors.backtest_data import BarSeries, load_data
 from engine.enums import OrderSide
-from tests.backtrader_ref import (
+from benchmarks.backtrader_ref import (
     BUY,
     SELL,
     Fill,

@@ -30,7 +30,12 @@ run: $(STAMP)
 test: $(STAMP) $(VENV)/.system-deps
 	$(BIN)/python -m pytest -q tests
 
-bench: $(STAMP)
+# The benchmarks' peers (backtrader, vectorbt) are the bench extra.
+$(VENV)/.bench-extras: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(STAMP) $(VENV)/.bench-extras
 	$(BIN)/python -m pytest -q benchmarks --benchmark-only
 
 lint: $(STAMP)

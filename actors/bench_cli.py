@@ -16,16 +16,19 @@ EXAMPLES = """examples:
   phalanx bench kernels --sizes 1000,100000 --gate-accounts 200
   phalanx bench store                      # ingest ticks/s vs naive and pandas; analytics s
   phalanx bench store --json --ticks 1000000 --fills 1000000
+  phalanx bench backtest                   # event path vs backtrader, fast path vs vectorbt
+  phalanx bench backtest --json --repeats 5
 """
-_REPEATS = {"kernels": 5, "store": 3}
+_REPEATS = {"kernels": 5, "store": 3, "backtest": 3}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
-    parser.add_argument("suite", choices=["kernels", "store"], help="which suite to run")
+    parser.add_argument("suite", choices=["kernels", "store", "backtest"],
+                        help="which suite to run")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed samples per figure; the minimum is reported "
-                             "(default: kernels 5, store 3)")
+                             "(default: kernels 5, store 3, backtest 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     kernels = parser.add_argument_group("kernels")
     kernels.add_argument("--sizes", default="1000,100000,1000000",
@@ -44,6 +47,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     store.add_argument("--analytics", default="auto",
                        help="auto (data.analytics when present, else SQL aggregates), "
                             "data.analytics or sql")
+    backtest = parser.add_argument_group("backtest")
+    backtest.add_argument("--data", default=None, metavar="FILE",
+                          help="OHLCV bars (default ../shared/data/btc-perp-20211231-"
+                               "20220201_1m.csv)")
     parser.set_defaults(handler=handle)
 
 
@@ -72,7 +79,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 def handle(args: argparse.Namespace) -> int:
     if args.repeats is None:
         args.repeats = _REPEATS[args.suite]
-    return _store(args) if args.suite == "store" else _kernels(args)
+    return {"store": _store, "kernels": _kernels, "backtest": _backtest}[args.suite](args)
 
 
 def _print_json(report: dict) -> int:
@@ -141,4 +148,37 @@ def _store(args: argparse.Namespace) -> int:
           " (reported, not asserted)")
     for note in report["notes"]:
         print(f"note: {note}")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from benchmarks.backtest import run_backtest_bench
+    from benchmarks.fast import DEFAULT_DATA
+    from engine.errors import InvalidInput
+
+    path = args.data or DEFAULT_DATA
+    if not Path(path).is_file():
+        raise InvalidInput("--data", str(path), "no such file")
+    if not args.json:
+        print("timing the event path, backtrader, the fast path and vectorbt ...",
+              file=sys.stderr, flush=True)
+    report = run_backtest_bench(path, repeats=args.repeats)
+    if args.json:
+        return _print_json(report)
+    rows = [["event path (phalanx backtest)", "bars/s", report["event_bars_per_s"],
+             report["event_cold_bars_per_s"]],
+            ["backtrader", "bars/s", report["backtrader_bars_per_s"],
+             report["backtrader_cold_bars_per_s"]],
+            ["fast path (100 pairs)", "bar-combos/s", report["fast_bar_combos_per_s"],
+             report["fast_bar_combos_per_s_cold"]],
+            ["vectorbt (100 pairs)", "bar-combos/s", report["vectorbt_bar_combos_per_s"],
+             report["vectorbt_bar_combos_per_s_cold"]]]
+    print(render(["what", "unit", "warm (best)", "cold"], rows,
+                 f"backtests on {report['data']} ({report['bars']:,} bars)"))
+    t = report["targets"]
+    print(f"\nevent path {report['event_vs_backtrader']:.1f}x backtrader (target "
+          f"{t['event_vs_backtrader']:g}x: {'met' if t['event_met'] else 'not met'}); "
+          f"fast path {report['fast_vs_vectorbt']:.1f}x vectorbt (target "
+          f"{t['fast_vs_vectorbt']:g}x: {'met' if t['fast_met'] else 'not met'}); "
+          "reported, not asserted")
     return 0

@@ -1,6 +1,7 @@
 """`phalanx bench kernels` prints the figures the issue asks for (no timing asserted)."""
 
 import orjson
+import pytest
 
 from actors.cli import main
 
@@ -25,3 +26,18 @@ def test_bench_kernels_json_has_every_kernel_at_every_size(capsys):
 def test_bench_with_bad_sizes_is_a_one_line_error(capsys):
     assert main(["bench", "kernels", "--sizes", "ten"]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_bench_backtest_peers_do_the_same_work_as_ours(tmp_path):
+    """The backtest benchmark's event path and its backtrader peer end on the same value
+    on the same file (a slice of the BTC minute bars here, to keep the test short)."""
+    from benchmarks.backtest import backtrader_backtest, event_backtest
+    from benchmarks.fast import BTC_FILE
+    from tests.refdata import refdata_path
+
+    lines = refdata_path(BTC_FILE).read_text().splitlines()[:3001]
+    path = tmp_path / "btc.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ours, theirs = event_backtest(path), backtrader_backtest(path)
+    assert ours.bars == 3000 and len(ours.fills) == len(theirs.fills) > 10
+    assert ours.final_value == pytest.approx(theirs.final_value, rel=1e-6)

@@ -1,0 +1,117 @@
+"""Backtest benchmarks: the event-driven path and the fast path against backtrader and
+vectorbt, in one run, on the same work.
+
+Shared by `benchmarks/test_bench_backtest.py` (pytest-benchmark) and
+`phalanx bench backtest --json`, which prints `run_backtest_bench()`.
+
+The work, on the BTC one-minute file (45,031 bars):
+- one backtest, SMA crossover 10/30 of the close, all cash in at the next bar's open,
+  zero fees, from the file to the final value. Ours: `actors.backtest_data.load_data` +
+  `actors.backtest.run_backtest` (event_bars_per_s). backtrader's:
+  `benchmarks.backtrader_ref.run_backtrader` with the same rules, its own CSV feed
+  (backtrader_bars_per_s). Before timing, the two runs are checked to end on the same
+  value (backtrader's fractional size is cash / open exactly, ours floors onto the default
+  1e-8 lot, hence a relative tolerance of 1e-6);
+- a sweep of 100 (fast, slow) pairs: `benchmarks.fast.run_fast_bench` (fast path vs
+  vectorbt, bar-combinations per second; see its docstring for how the two are checked
+  against each other);
+- the same 100 pairs as a `phalanx sweep` over a local Ray (sweep_wall_s), when the sweep
+  module is present.
+
+Method: each figure's first call is its cold figure (imports, Numba compilation or
+cache load, Ray start); the warm figure is the best of `repeats` calls, the median beside
+it. The machine is shared, so the ratios of figures measured in the same run are the
+figures to read, not the absolute rates.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fast import DEFAULT_DATA, run_fast_bench
+
+FAST, SLOW = 10, 30
+TARGETS = {"event_vs_backtrader": 20.0, "fast_vs_vectorbt": 5.0}
+
+
+def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float, Any]:
+    """(cold s, best warm s, median warm s, last result)."""
+    t = time.perf_counter()
+    out = fn()
+    cold = time.perf_counter() - t
+    warm = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        warm.append(time.perf_counter() - t)
+    return cold, min(warm), statistics.median(warm), out
+
+
+def _require_peers() -> None:
+    import importlib.util
+
+    from engine.errors import ConfigError
+
+    missing = [m for m in ("backtrader", "vectorbt") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError("bench extra", f"{', '.join(missing)} not installed: the peers of "
+                          "this benchmark; run `make bench` or `.venv/bin/python -m pip "
+                          "install -e '.[bench]'`")
+
+
+def event_backtest(path: str | Path) -> Any:
+    from actors.backtest import BacktestConfig, run_backtest
+    from actors.backtest_data import load_data
+
+    bars = load_data(path, "ohlcv", "BTC")
+    return run_backtest(bars, BacktestConfig(params={"fast": FAST, "slow": SLOW}))
+
+
+def backtrader_backtest(path: str | Path) -> Any:
+    from benchmarks.backtrader_ref import run_backtrader
+
+    (outcome,) = run_backtrader(Path(path), "ohlcv", [(FAST, SLOW, None)]).values()
+    return outcome
+
+
+def run_backtest_bench(path: str | Path = DEFAULT_DATA, *, repeats: int = 3,
+                       sweep: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON report of `phalanx bench backtest`. `sweep`, if given, runs the 100-pair
+    sweep over Ray and returns its figures (see actors/bench_cli.py)."""
+    from actors.backtest_data import load_data
+
+    _require_peers()
+    bars = len(load_data(path, "ohlcv", "BTC"))
+    e_cold, e_best, e_med, ours = _timed(lambda: event_backtest(path), repeats)
+    b_cold, b_best, b_med, theirs = _timed(lambda: backtrader_backtest(path), repeats)
+    agree = abs(ours.final_value - theirs.final_value) <= 1e-6 * abs(theirs.final_value)
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "bars": bars,
+        "event_bars_per_s": bars / e_best,
+        "event_bars_per_s_median": bars / e_med,
+        "event_cold_bars_per_s": bars / e_cold,
+        "backtrader_bars_per_s": bars / b_best,
+        "backtrader_bars_per_s_median": bars / b_med,
+        "backtrader_cold_bars_per_s": bars / b_cold,
+        "event_vs_backtrader": b_best / e_best,
+        "event_check": {"final_value": ours.final_value, "backtrader": theirs.final_value,
+                        "fills": len(ours.fills), "backtrader_fills": len(theirs.fills),
+                        "agree": agree},
+    }
+    fast = run_fast_bench(path, repeats=repeats)
+    report.update({k: v for k, v in fast.items() if k not in ("machine", "bars")})
+    if sweep is not None:
+        report.update(sweep())
+    report["targets"] = {
+        "event_vs_backtrader": TARGETS["event_vs_backtrader"],
+        "event_met": report["event_vs_backtrader"] >= TARGETS["event_vs_backtrader"],
+        "fast_vs_vectorbt": TARGETS["fast_vs_vectorbt"],
+        "fast_met": report["fast_vs_vectorbt"] >= TARGETS["fast_vs_vectorbt"]}
+    return report

@@ -110,7 +110,7 @@ def config_from_args(args: argparse.Namespace, ticks: bool) -> BacktestConfig:
         db=None if args.no_db else args.db)
 
 
-def _load(args: argparse.Namespace) -> BarSeries | TickSeries:
+def load_from_args(args: argparse.Namespace) -> BarSeries | TickSeries:
     if args.from_store:
         if args.data or args.format:
             raise ConfigError("--from-store", "reads --db; leave out --data and --format")
@@ -126,7 +126,7 @@ def _load(args: argparse.Namespace) -> BarSeries | TickSeries:
 def handle(args: argparse.Namespace) -> int:
     from strategies.registry import create_strategy
 
-    data = _load(args)
+    data = load_from_args(args)
     cfg = config_from_args(args, ticks=not isinstance(data, BarSeries))
     create_strategy(cfg.strategy, cfg.strategy, dict(cfg.params))   # bad params fail now
     tty = sys.stderr.isatty() and not args.json

@@ -19,6 +19,7 @@ _COMMANDS: list[tuple[str, str, str]] = [
      "actors.paper_cli"),
     ("backtest", "backtest one strategy over a file of bars or ticks, event by event",
      "actors.backtest_cli"),
+    ("sweep", "backtest every parameter set of a grid, in batches on Ray", "actors.sweep_cli"),
     ("bench", "run a benchmark suite (kernels, store) with its peers in the same run",
      "actors.bench_cli"),
     ("data", "import market data into the DuckDB store, build bars, export", "actors.data_cli"),

@@ -80,7 +80,8 @@ def handle(args: argparse.Namespace) -> int:
     sets = expand(axes, fixed)
     path, fast, why = choose_path(cfg, data, sets, args.path)
     spec = SweepSpec(cfg.strategy, dataclasses.replace(cfg, db=None), path, fast)
-    config = {"strategy": cfg.strategy, "data": str(Path(args.data).resolve()),
+    config = {"strategy": cfg.strategy,
+              "data": str(Path(args.data).resolve()) if args.data else data.source,
               "format": args.format, "symbol": data.symbol, "rows": len(data),
               "span_ns": [int(data.ts_ns[0]), int(data.ts_ns[-1])] if len(data) else None,
               "grid": axes, "fixed": fixed,

@@ -23,9 +23,13 @@ Measured, each in its own store file in a temporary directory deleted afterwards
 - analytics (`analytics_s`): a run journal of `fills` fills (half as many round trips,
   an order and a position snapshot per fill, equity and latency samples; fills and round
   trips carry their strategy_id, as the engine journals them since schema v3) is generated in
-  SQL (not timed), then the full metric set of `data.analytics` is timed: the run, per
-  account, per strategy and per symbol (`analyze`), and `latency`. Without that module
-  (or with `analytics="sql"`) a representative set of SQL aggregates is timed instead.
+  SQL (not timed); the run is ended and its analytics summary written
+  (`Store.summarize_run`, what `end_run` does, timed apart as `seconds.run_summary`),
+  then the full metric set of `data.analytics` is timed: the run, per account, per
+  strategy and per symbol (`analyze`), and `latency`, as a user gets them
+  (`analytics_s`, read from the summary, each call checking it is current) and measured
+  from the journal (`analytics_journal_s`, `summary=False`). Without that module (or
+  with `analytics="sql"`) a representative set of SQL aggregates is timed instead.
 
 Method: ingest and peer figures are the best of `repeats` samples, each into a fresh file
 (the naive peers, thousands of inserts at about a millisecond each, are timed once);
@@ -143,25 +147,27 @@ _JOURNAL = (
            CASE leg WHEN 0 THEN entry_px ELSE exit_px END, 0,
            CASE leg WHEN 0 THEN 'OPENED' ELSE 'CLOSED' END
     FROM ({_TRIPS}) CROSS JOIN (VALUES (0), (1)) l(leg)""",
-    """INSERT INTO equity
+    """INSERT INTO equity (run_id, account_id, ts_ns, equity, cash, realized_pnl,
+                          unrealized_pnl, fees, seq)
     SELECT $run, 'acct-' || lpad(a::VARCHAR, 4, '0'),
            $start + g * ($trips::BIGINT * $gap // $samples),
            1e6 + sum((hash(a, g) % 2001)::DOUBLE - 1000) OVER (PARTITION BY a ORDER BY g),
-           1e6, 0, 0, 0
+           1e6, 0, 0, 0, g
     FROM range($accounts) x(a) CROSS JOIN range($samples) y(g)""",
-    """INSERT INTO latency
+    f"""INSERT INTO latency (run_id, hop, ts_ns, ns, account_id)
     SELECT $run, CASE k % 2 WHEN 0 THEN 'signal->order' ELSE 'order->fill' END,
-           $start + k * $gap, 20000 + hash(k, 7) % 2000000
-    FROM range($trips) r(k)""",
+           $start + k * $gap, 20000 + hash(k, 7) % 2000000, account_id
+    FROM ({_TRIPS})""",
 )
 
 
 def write_journal(store: Store, fills: int, *, accounts: int = 100, symbols: int = 20,
-                  strategies: int = 4, samples: int = 2_000) -> str:
+                  strategies: int = 4, samples: int = 2_000, summarize: bool = True) -> str:
     """A run journal of `fills` fills (fills // 2 closed round trips, one opened per second
     or slower so the run spans 30 days or more, each with its two fills, orders and
     position snapshots), `samples` equity samples per account over the run and one
-    latency sample per round trip, generated in SQL; returns the run_id."""
+    latency sample per round trip, generated in SQL, then ends the run (with its analytics
+    summary unless `summarize` is false); returns the run_id."""
     run = store.begin_run("backtest", {"strategy": "bench-store", "fills": fills})
     trips = max(fills // 2, 1)
     gap = max(SEC, _MIN_SPAN_NS // trips)          # a run of at least 30 days
@@ -170,7 +176,7 @@ def write_journal(store: Store, fills: int, *, accounts: int = 100, symbols: int
               "gap": gap}
     for statement in _JOURNAL:
         _sql(store, statement, params)
-    store.end_run(run)
+    store.end_run(run, summarize=summarize)
     store.rows("CHECKPOINT")
     return run
 
@@ -291,10 +297,11 @@ SQL_SET = {
 }
 
 
-def analytics_parts(which: str = "auto"
+def analytics_parts(which: str = "auto", *, summary: bool = True
                     ) -> tuple[str, dict[str, Callable[[Store, str], object]]]:
     """(source, {part: fn(store, run_id)}): the full `data.analytics` metric set when that
-    module exists (or is asked for), else the SQL set above."""
+    module exists (or is asked for), read from the run's summary (`summary=False`:
+    measured from the journal), else the SQL set above."""
     if which not in ANALYTICS:
         raise UnknownName("analytics set", which, ANALYTICS)
     module = None
@@ -308,10 +315,10 @@ def analytics_parts(which: str = "auto"
         return "sql", {name: (lambda store, run, text=text: store.rows(text, {"run": run}))
                        for name, text in SQL_SET.items()}
     parts: dict[str, Callable[[Store, str], object]] = {
-        "run": lambda store, run: module.analyze(store, run)}
+        "run": lambda store, run: module.analyze(store, run, summary=summary)}
     for by in module.GROUPINGS:
-        parts[by] = lambda store, run, by=by: module.analyze(store, run, by)
-    parts["latency"] = module.latency
+        parts[by] = lambda store, run, by=by: module.analyze(store, run, by, summary=summary)
+    parts["latency"] = lambda store, run: module.latency(store, run, summary=summary)
     return "data.analytics", parts
 
 
@@ -328,6 +335,7 @@ def run_store_bench(ticks: int = TICKS, fills: int = FILLS, *, naive_rows: int =
     (our speed over the peer's: above 1, ours is faster), "targets", "environment"}.
     Without the SPY file (`spy=None`, or absent) the SPY and pandas fields are None."""
     source, parts = analytics_parts(analytics)
+    journal_parts = analytics_parts(analytics, summary=False)[1] if source != "sql" else {}
     spy_path = Path(spy) if spy is not None else None
     has_spy = spy_path is not None and spy_path.is_file()
     if has_spy and importlib.util.find_spec("pandas") is None:
@@ -342,14 +350,26 @@ def run_store_bench(ticks: int = TICKS, fills: int = FILLS, *, naive_rows: int =
 
         path = files.fresh()
         with Store.open(path) as store:
-            seconds["journal_setup"], run = _timed(lambda: write_journal(store, fills))
-            _time_parts(store, write_journal(store, 200), parts)         # warm-up
+            seconds["journal_setup"], run = _timed(
+                lambda: write_journal(store, fills, summarize=False))
+            if journal_parts:
+                seconds["run_summary"] = _timed(lambda: store.summarize_run(run))[0]
+            warm = write_journal(store, 200)
+            _time_parts(store, warm, {**parts, **journal_parts})          # warm-up
             parts_s = _time_parts(store, run, parts)
+            journal_s = _time_parts(store, run, journal_parts)
             sizes.update({t: store.count(t, run) for t in _JOURNAL_TABLES})
         sizes["journal_file_mb"] = path.stat().st_size / 1e6
         files.drop(path)
     notes = [] if has_spy else [f"SPY file {spy_path} absent: no SPY ingest, no pandas peer"]
-    return _report(seconds, sizes, source, parts_s, repeats, notes)
+    out = _report(seconds, sizes, source, parts_s, repeats, notes)
+    if journal_parts:
+        out.update(analytics_journal_s=sum(journal_s.values()),
+                   analytics_journal_parts_s=journal_s)
+        notes.append("analytics_s reads the run's summary, written when the run ended "
+                     "(seconds.run_summary); analytics_journal_s is the same set measured "
+                     "from the journal (summary=False)")
+    return out
 
 
 class _Files:

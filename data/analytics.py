@@ -9,7 +9,13 @@
 Aggregates over round trips and fills, the equity curves and the latency quantiles are
 DuckDB SQL (`data.analytics_sql`), run through the Store API. The statistics that walk a
 curve in order (drawdown depth and duration, return moments) are one Numba pass over
-all curves at once (`curve_stats_nb`).
+all curves at once (`curve_stats_nb`); the time in the market, a union of intervals, is
+one Numba pass over them in order of start (`data.analytics_kernels`).
+
+A finished run is read from its summary (`data.analytics_summary`), written by
+`Store.end_run` from this module's `summarize`: the same figures, from a few hundred rows,
+while the run's journal is unchanged; otherwise it is measured from the journal
+(`measure`), as it is with `summary=False`.
 
 Conventions (docs/analytics.md says the same, with examples):
 
@@ -40,7 +46,8 @@ symbol; a round trip or open position is the strategy of the fill that opened it
 Equity curves:
 - run: at each time any account sampled, the sum of every account's latest sample at or
   before it (an account counts with its first sample until it has one);
-- account: that account's samples (one per time; a duplicate time keeps the last row);
+- account: that account's samples (one per time; a duplicate time keeps the last by
+  `seq`, the order journaled, then by journal order for rows without one);
 - strategy and symbol (the journal has no per-strategy or per-symbol equity): on the
   run's time grid, the run's starting equity plus the group's cumulative net P&L of round
   trips closed by then. Realised P&L only, so a group's returns are its contribution to
@@ -66,29 +73,34 @@ Returns and ratios, from a curve of n samples (e_0 .. e_{n-1} at t_0 .. t_{n-1})
   (duration None). No curve at all (no equity journaled): the same, with samples 0.
 
 Latency (table `latency`): per hop, count, mean, linearly interpolated quantiles p50, p90,
-p99 (numpy.percentile's default method) and max, in nanoseconds.
+p99 (numpy.percentile's default method) and max, in nanoseconds; of the whole run, or of
+one account's samples.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from data import analytics_sql as sql
+from data import analytics_summary as summaries
+from data.analytics_kernels import CurveStatus, covered_ns, curve_stats_nb
+from data.analytics_summary import CurveFigures, Measured
 from data.store import Store
+from data.store_migrate import code_version
 from engine.errors import InvalidInput, UnknownName
 
 __all__ = ["GROUPINGS", "CurveStatus", "EquityCurve", "GroupMetrics", "LatencyStats",
-           "analyze", "curve_stats_nb", "equity_curves", "latency", "periods_per_year",
-           "run_metrics"]
+           "analyze", "curve_stats_nb", "equity_curves", "latency", "measure",
+           "periods_per_year", "run_metrics", "summarize"]
 
 GROUPINGS = ("account", "strategy", "symbol")
 YEAR_NS = 365.25 * 86_400 * 1_000_000_000
@@ -167,113 +179,56 @@ class EquityCurve:
         return self.equity[1:] / self.equity[:-1] - 1.0
 
 
-class CurveStatus(IntEnum):
-    """Per-curve status of `curve_stats_nb`."""
-
-    OK = 0
-    EMPTY = 1              # no samples
-    ONE_SAMPLE = 2         # no returns: moments NaN, drawdown 0
-    NOT_POSITIVE = 3       # a sample <= 0 or NaN: everything NaN, duration -1
-
-
-_EMPTY = int(CurveStatus.EMPTY)
-_ONE_SAMPLE = int(CurveStatus.ONE_SAMPLE)
-_NOT_POSITIVE = int(CurveStatus.NOT_POSITIVE)
-
-
-# --- the kernel -------------------------------------------------------------------------
-
-@njit(cache=True, error_model="numpy")
-def curve_stats_nb(offsets: np.ndarray, ts_ns: np.ndarray, equity: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                              np.ndarray]:
-    """Return moments and drawdowns of many equity curves stored end to end.
-
-    Curve k is rows offsets[k]:offsets[k+1] of `ts_ns` (int64, ascending within a curve)
-    and `equity` (float64). Returns per curve: the mean, the sample standard deviation
-    (ddof 1; NaN below two returns) and the downside deviation sqrt(mean(min(r, 0)^2)) of
-    the simple returns r_i = e_i / e_{i-1} - 1; the maximum drawdown 1 - e_i / peak_i;
-    the longest peak-to-recovery time in ns (to the last sample when not recovered); and
-    a `CurveStatus` code. Never raises.
-
-    Reference: `reference_curve_stats` in tests/unit/data/test_analytics.py.
-    """
-    n_curves = len(offsets) - 1
-    mean_r = np.full(n_curves, np.nan)
-    std_r = np.full(n_curves, np.nan)
-    down_r = np.full(n_curves, np.nan)
-    max_dd = np.full(n_curves, np.nan)
-    dd_ns = np.full(n_curves, -1, dtype=np.int64)
-    status = np.zeros(n_curves, dtype=np.int8)
-    for k in range(n_curves):
-        lo, hi = offsets[k], offsets[k + 1]
-        if hi <= lo:
-            status[k] = _EMPTY
-            continue
-        positive = True
-        for i in range(lo, hi):
-            if not (equity[i] > 0.0 and equity[i] < np.inf):
-                positive = False
-                break
-        if not positive:
-            status[k] = _NOT_POSITIVE
-            continue
-        peak, peak_ts, under, deepest, longest = equity[lo], ts_ns[lo], False, 0.0, 0
-        for i in range(lo + 1, hi):
-            if equity[i] >= peak:
-                if under:
-                    longest = max(longest, ts_ns[i] - peak_ts)
-                    under = False
-                peak, peak_ts = equity[i], ts_ns[i]
-            else:
-                under = True
-                deepest = max(deepest, 1.0 - equity[i] / peak)
-        if under:
-            longest = max(longest, ts_ns[hi - 1] - peak_ts)
-        max_dd[k], dd_ns[k] = deepest, longest
-        m = hi - lo - 1
-        if m < 1:
-            status[k] = _ONE_SAMPLE
-            continue
-        total = 0.0
-        for i in range(lo + 1, hi):
-            total += equity[i] / equity[i - 1] - 1.0
-        mean = total / m
-        squares, downs = 0.0, 0.0
-        for i in range(lo + 1, hi):
-            r = equity[i] / equity[i - 1] - 1.0
-            squares += (r - mean) * (r - mean)
-            if r < 0.0:
-                downs += r * r
-        mean_r[k] = mean
-        down_r[k] = math.sqrt(downs / m)
-        if m >= 2:
-            std_r[k] = math.sqrt(squares / (m - 1))
-    return mean_r, std_r, down_r, max_dd, dd_ns, status
-
-
 # --- the API ----------------------------------------------------------------------------
 
 def analyze(store: Store, run_id: str, by: str | None = None, *,
-            periods_per_year: float | None = None) -> list[GroupMetrics]:
+            periods_per_year: float | None = None, summary: bool = True
+            ) -> list[GroupMetrics]:
     """The run's metrics, one `GroupMetrics` per group sorted by key (by=None: one, for
     the whole run). `periods_per_year` overrides the sampling rate inferred per curve.
+    A finished run is read from its summary (data.analytics_summary) while that is
+    current, else (or with `summary=False`) measured from the journal: the same figures.
     Unknown run or `by`: UnknownName (listing the known ones); a `periods_per_year` that
     is not a positive number: InvalidInput."""
     grouping = _grouping(by)
     if periods_per_year is not None and not 0 < periods_per_year < math.inf:
         raise InvalidInput("periods_per_year", periods_per_year, "must be a positive number")
     _check_run(store, run_id)
-    start, end = store.rows(sql.SPAN, {"run": run_id})[0]
+    measured = summaries.load(store, run_id, grouping) if summary else None
+    if measured is None:
+        measured = measure(store, run_id, grouping)
+    keys = {run_id} if grouping == "run" else set(measured.aggs) | set(measured.curves)
+    return [_metrics(grouping, key, measured.aggs.get(key),
+                     _with_ppy(measured.curves.get(key), periods_per_year), measured.span_ns)
+            for key in sorted(keys, key=lambda k: (k is None, k or ""))]
+
+
+def measure(store: Store, run_id: str, grouping: str,
+            span: tuple[int | None, int | None] | None = None) -> Measured:
+    """One grouping ('run', 'account', 'strategy', 'symbol') of a run measured from its
+    journal: the aggregates and curve figures (sampling rate inferred) per key. `span`:
+    the run's first and last timestamp when known (else read)."""
+    start, end = span or store.rows(sql.SPAN, {"run": run_id})[0]
     with _sources(store, run_id, grouping) as sources:
         text = sql.aggregates(sources)
-        aggs = _by_key(store.query(text, _params(text, run=run_id, start=start, end=end)))
-        curves = {c.key: c for c in _curves(store, run_id, grouping, sources)}
-    stats = _curve_stats(list(curves.values()), periods_per_year)
+        cols = store.query(text, _params(text, run=run_id, start=start, end=end))
+        keys = [str(k) for k in cols["key"].tolist()]          # as in SQL ('' not None)
+        cols["exposed_ns"] = _exposure(store, run_id, sources, keys, start, end)
+        aggs = _by_key(cols)
+        curves = _curves(store, run_id, grouping, sources)
     span = (end - start) if start is not None else 0
-    keys = {run_id} if grouping == "run" else set(aggs) | set(curves)
-    return [_metrics(grouping, key, aggs.get(key), stats.get(key), span)
-            for key in sorted(keys, key=lambda k: (k is None, k or ""))]
+    return Measured(span, aggs, _curve_stats(curves))
+
+
+def summarize(store: Store, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The run's summary (data.analytics_summary) as (table, columns) batches: every
+    grouping and the latency, measured from the journal. `Store.summarize_run` writes it."""
+    prints = (summaries.fingerprint(store, run_id),      # first: rows appended meanwhile
+              summaries.tables_fingerprint(store))         # make the summary stale
+    span = store.rows(sql.SPAN, {"run": run_id})[0]
+    measured = {g: measure(store, run_id, g, span) for g in ("run", *GROUPINGS)}
+    return summaries.columns(run_id, measured, _latency_rows(store, run_id), prints,
+                             measured["run"].span_ns, time.time_ns(), code_version())
 
 
 def run_metrics(store: Store, run_id: str, *, periods_per_year: float | None = None
@@ -290,12 +245,26 @@ def equity_curves(store: Store, run_id: str, by: str | None = None) -> list[Equi
         return _curves(store, run_id, grouping, sources)
 
 
-def latency(store: Store, run_id: str) -> list[LatencyStats]:
-    """Per hop of the run's `latency` table: count, mean, p50, p90, p99, max (ns)."""
+def latency(store: Store, run_id: str, *, account: str | None = None,
+            summary: bool = True) -> list[LatencyStats]:
+    """Per hop of the run's `latency` table: count, mean, p50, p90, p99, max (ns); with
+    `account`, of that account's samples only (schema v5 journals it). The whole run's
+    come from its summary while that is current (unless `summary=False`)."""
     _check_run(store, run_id)
-    return [LatencyStats(hop, int(n), float(mean), float(q[0]), float(q[1]), float(q[2]),
-                         int(top))
-            for hop, n, mean, q, top in store.rows(sql.LATENCY, {"run": run_id})]
+    rows = summaries.load_latency(store, run_id) if summary and account is None else None
+    if rows is None:
+        rows = _latency_rows(store, run_id, account)
+    return [LatencyStats(hop, int(n), float(mean), float(p50), float(p90), float(p99),
+                         int(top)) for hop, n, mean, p50, p90, p99, top in rows]
+
+
+def _latency_rows(store: Store, run_id: str, account: str | None = None
+                  ) -> list[tuple[Any, ...]]:
+    text, params = sql.LATENCY, {"run": run_id}
+    if account is not None:
+        text, params = sql.ACCOUNT_LATENCY, {"run": run_id, "account": account}
+    return [(hop, int(n), float(mean), float(q[0]), float(q[1]), float(q[2]), int(top))
+            for hop, n, mean, q, top in store.rows(text, params)]
 
 
 def periods_per_year(ts_ns: np.ndarray) -> float:
@@ -354,6 +323,17 @@ def _sources(store: Store, run_id: str, grouping: str) -> Iterator[str]:
         store.rows(f"DROP TABLE IF EXISTS {table}")
 
 
+def _exposure(store: Store, run_id: str, sources: str, keys: list[str],
+              start: int | None, end: int | None) -> np.ndarray:
+    """Per key of `keys`, the time in [start, end] with a position of it open (ns)."""
+    if not keys:
+        return np.zeros(0, dtype=np.int64)
+    text = sql.exposure(sources)
+    iv = store.query(text, _params(text, run=run_id, start=start, end=end, keys=keys))
+    return covered_ns(np.ma.getdata(iv["code"]), np.ma.getdata(iv["s"]),
+                      np.ma.getdata(iv["e"]), len(keys))
+
+
 def _curves(store: Store, run_id: str, grouping: str, sources: str) -> list[EquityCurve]:
     if grouping in ("strategy", "symbol"):
         return _group_curves(store, run_id, grouping, sources)
@@ -365,21 +345,30 @@ def _curves(store: Store, run_id: str, grouping: str, sources: str) -> list[Equi
 
 def _group_curves(store: Store, run_id: str, grouping: str, sources: str
                   ) -> list[EquityCurve]:
-    """Base + cumulative net P&L on the run's grid (see analytics_sql.GROUP_PNL)."""
+    """Base + cumulative net P&L on the run's grid (see analytics_sql.GROUP_TRADES)."""
     grid_cols = store.query(sql.GRID, {"run": run_id})
     grid = np.asarray(grid_cols["ts_ns"], dtype=np.int64)
     if not len(grid):
         return []
     base = float(grid_cols["base"][0])
-    text = sql.group_pnl(sources)
-    cols = store.query(text, _params(text, run=run_id))
-    curves = []
-    for key, ts, pnl in _segments(cols["key"], cols["ts_ns"], cols["pnl"]):
-        step = np.zeros(len(grid))
-        on_grid = ts >= 0                           # NULL (closed after the grid): -1
-        step[np.searchsorted(grid, ts[on_grid])] = pnl[on_grid]
-        curves.append(EquityCurve(grouping, key, grid, base + np.cumsum(step)))
-    return curves
+    text = sql.group_keys(sources)
+    keys = [str(k) for k in store.query(text, _params(text, run=run_id))["key"].tolist()]
+    if not keys:
+        return []
+    text = sql.group_trades(sources)
+    cols = store.query(text, _params(text, run=run_id, keys=keys))
+    code = np.ma.getdata(cols["code"]).astype(np.int64)
+    exits = np.ma.filled(np.ma.asarray(cols["exit_ts_ns"]).astype(np.int64), _NEVER)
+    net = np.ma.filled(np.ma.asarray(cols["net"]).astype(np.float64), np.nan)
+    at = np.searchsorted(grid, exits, side="left")       # first grid time >= the exit
+    on_grid = at < len(grid)
+    steps = np.bincount(code[on_grid] * len(grid) + at[on_grid], weights=net[on_grid],
+                        minlength=len(keys) * len(grid)).reshape(len(keys), len(grid))
+    return [EquityCurve(grouping, _key(key), grid, base + np.cumsum(step))
+            for key, step in zip(keys, steps, strict=True)]
+
+
+_NEVER = np.iinfo(np.int64).max            # a NULL exit: after every grid time
 
 
 def _segments(keys: np.ndarray, ts: np.ndarray, values: np.ndarray
@@ -401,22 +390,8 @@ def _by_key(cols: dict[str, np.ndarray]) -> dict[str | None, dict[str, Any]]:
             for row in zip(*(cols[n].tolist() for n in names), strict=True)}
 
 
-@dataclass(frozen=True, slots=True)
-class _CurveFigures:
-    samples: int
-    start: float
-    end: float
-    mean: float
-    mean_r: float
-    std_r: float
-    down_r: float
-    max_dd: float
-    dd_ns: int | None
-    ppy: float
-
-
-def _curve_stats(curves: list[EquityCurve], ppy: float | None
-                 ) -> dict[str | None, _CurveFigures]:
+def _curve_stats(curves: list[EquityCurve]) -> dict[str | None, CurveFigures]:
+    """Figures of each curve, keyed by its key, the sampling rate inferred."""
     if not curves:
         return {}
     sizes = np.array([len(c.ts_ns) for c in curves], dtype=np.int64)
@@ -427,12 +402,19 @@ def _curve_stats(curves: list[EquityCurve], ppy: float | None
     out = {}
     for k, c in enumerate(curves):
         n = len(c.equity)
-        out[c.key] = _CurveFigures(
+        out[c.key] = CurveFigures(
             n, float(c.equity[0]) if n else math.nan, float(c.equity[-1]) if n else math.nan,
             float(c.equity.mean()) if n else math.nan, float(mean_r[k]), float(std_r[k]),
             float(down_r[k]), float(max_dd[k]), int(dd_ns[k]) if dd_ns[k] >= 0 else None,
-            float(ppy) if ppy is not None else periods_per_year(c.ts_ns))
+            periods_per_year(c.ts_ns))
     return out
+
+
+def _with_ppy(figures: CurveFigures | None, ppy: float | None) -> CurveFigures | None:
+    """The figures with a given sampling rate in place of the inferred one."""
+    if figures is None or ppy is None:
+        return figures
+    return dataclasses.replace(figures, ppy=float(ppy))
 
 
 def _ratio(num: float, den: float) -> float:
@@ -451,11 +433,11 @@ def _annualised(growth: float, years: float) -> float:
 
 
 def _metrics(by: str, key: str | None, agg: dict[str, Any] | None,
-             curve: _CurveFigures | None, span_ns: int) -> GroupMetrics:
+             curve: CurveFigures | None, span_ns: int) -> GroupMetrics:
     agg = agg or {"trades": 0, "wins": 0, "losses": 0, "gross_pnl": 0.0, "fees": 0.0,
                   "win_sum": 0.0, "loss_sum": 0.0, "fills": 0, "fill_fees": 0.0,
                   "notional": 0.0, "exposed_ns": 0}
-    curve = curve or _CurveFigures(0, *[math.nan] * 7, None, math.nan)
+    curve = curve or CurveFigures(0, *[math.nan] * 7, None, math.nan)
     n, wins, losses = int(agg["trades"]), int(agg["wins"]), int(agg["losses"])
     gross, fees = float(agg["gross_pnl"]), float(agg["fees"])
     win_sum, loss_sum = float(agg["win_sum"]), float(agg["loss_sum"])

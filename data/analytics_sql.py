@@ -144,10 +144,8 @@ SELECT min(lo), max(hi) FROM (
     UNION ALL SELECT min(entry_ts_ns), max(exit_ts_ns) FROM trades WHERE run_id = $run
     UNION ALL SELECT min(ts_ns), max(ts_ns) FROM positions WHERE run_id = $run)"""
 
-# One row per key: round-trip statistics, fills and notional, time with a position open.
-# Exposure is the length of the union of [entry, exit) intervals (open positions: to the
-# span's end) clipped to [$start, $end]: intervals sorted by start, each adds the part
-# beyond the furthest end seen before it.
+# One row per key: round-trip statistics, fills and notional. Time with a position open
+# is EXPOSURE's, apart.
 AGGREGATES = """
 WITH {sources},
 ts AS (
@@ -161,32 +159,36 @@ fa AS (
     SELECT key, count(*) AS fills, coalesce(sum(fee), 0) AS fill_fees,
            coalesce(sum(abs(quantity) * price * coalesce(i.multiplier, 1)), 0) AS notional
     FROM f LEFT JOIN instruments i USING (symbol) GROUP BY key),
-iv AS (
-    SELECT key, greatest(entry_ts_ns, $start) AS s, least(exit_ts_ns, $end) AS e FROM t
-    UNION ALL
-    SELECT key, greatest(ts_ns, $start), $end FROM o),
-cover AS (
-    SELECT key, s, e, max(e) OVER (PARTITION BY key ORDER BY s, e
-                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
-    FROM iv WHERE e > s),
-ex AS (
-    SELECT key, sum(greatest(e - greatest(s, coalesce(before, s)), 0))::BIGINT AS exposed_ns
-    FROM cover GROUP BY key),
 keys AS (SELECT key FROM ts UNION SELECT key FROM fa UNION SELECT key FROM o)
 SELECT key, coalesce(trades, 0) AS trades, coalesce(wins, 0) AS wins,
        coalesce(losses, 0) AS losses, coalesce(gross_pnl, 0) AS gross_pnl,
        coalesce(fees, 0) AS fees, coalesce(win_sum, 0) AS win_sum,
        coalesce(loss_sum, 0) AS loss_sum, coalesce(fills, 0) AS fills,
-       coalesce(fill_fees, 0) AS fill_fees, coalesce(notional, 0) AS notional,
-       coalesce(exposed_ns, 0) AS exposed_ns
-FROM keys LEFT JOIN ts USING (key) LEFT JOIN fa USING (key) LEFT JOIN ex USING (key)
+       coalesce(fill_fees, 0) AS fill_fees, coalesce(notional, 0) AS notional
+FROM keys LEFT JOIN ts USING (key) LEFT JOIN fa USING (key)
 ORDER BY key"""
 
-# Each account's equity samples, one per time: a duplicate (account, ts_ns) keeps the row
-# written last (highest rowid). `first_equity` is each account's first sample.
+# The intervals with a position of a key open, clipped to the run's span [$start, $end]:
+# round trips over [entry, exit), open positions to the span's end; `code` is the key's
+# index in $keys (the keys AGGREGATES found). The length of their union per key is
+# `data.analytics_kernels.covered_ns`'s: SQL would sort them once per key, in a window.
+EXPOSURE = """
+WITH {sources},
+kk AS (SELECT unnest($keys) AS key, generate_subscripts($keys, 1) - 1 AS code),
+iv AS (
+    SELECT key, greatest(entry_ts_ns, $start) AS s, least(exit_ts_ns, $end) AS e FROM t
+    UNION ALL
+    SELECT key, greatest(ts_ns, $start), $end FROM o)
+SELECT code, s, e FROM iv JOIN kk USING (key) WHERE e > s"""
+
+
+# Each account's equity samples, one per time: a duplicate (account, ts_ns) keeps the
+# last by `seq` (schema v5; the order journaled), then by journal order (rowid) where seq
+# is missing (rows from before v5 sort first) or equal. `first_equity` is each account's
+# first sample.
 _EQUITY = """
 eq AS (SELECT coalesce(account_id, '') AS account_id, ts_ns,
-              arg_max(equity, rowid) AS equity
+              arg_max(equity, struct_pack(q := coalesce(seq, -1), r := rowid)) AS equity
        FROM equity WHERE run_id = $run AND ts_ns IS NOT NULL AND equity IS NOT NULL
        GROUP BY ALL),
 grid AS (SELECT DISTINCT ts_ns FROM eq),
@@ -207,35 +209,80 @@ SELECT account_id AS key, ts_ns, equity FROM eq ORDER BY key, ts_ns"""
 
 # A strategy's or symbol's curve is the run's starting equity plus the group's cumulative
 # net P&L of round trips closed by each time of the run's grid. SQL gives the pieces: the
-# grid with the starting equity (sum of the accounts' first samples), and each group's
-# net P&L per grid time (a round trip counts at the first grid time at or after its exit;
-# NULL when it closed after the last one); data.analytics adds them up along the grid.
+# grid with the starting equity (sum of the accounts' first samples), the group keys in
+# order, and each round trip's key (its index in GROUP_KEYS), exit time and net P&L;
+# data.analytics puts each at the first grid time at or after its exit (none when it
+# closed after the last one, or has no exit time) and adds them up along the grid.
 GRID = f"""
 WITH {_EQUITY}
 SELECT ts_ns, (SELECT sum(first_equity) FROM acc) AS base FROM grid ORDER BY ts_ns"""
 
-GROUP_PNL = """
-WITH {sources}, {equity}
-SELECT t.key, g.ts_ns, sum(t.gross - t.fees) AS pnl
-FROM t ASOF LEFT JOIN grid g ON g.ts_ns >= t.exit_ts_ns
-GROUP BY ALL ORDER BY t.key, g.ts_ns"""
+GROUP_KEYS = """
+WITH {sources}
+SELECT DISTINCT key FROM t ORDER BY key"""
+
+GROUP_TRADES = """
+WITH {sources},
+kk AS (SELECT unnest($keys) AS key, generate_subscripts($keys, 1) - 1 AS code)
+SELECT code, exit_ts_ns, gross - fees AS net FROM t JOIN kk USING (key)"""
 
 
-def group_pnl(sources_sql: str) -> str:
-    return GROUP_PNL.format(sources=sources_sql, equity=_EQUITY)
+def group_keys(sources_sql: str) -> str:
+    return GROUP_KEYS.format(sources=sources_sql)
+
+
+def group_trades(sources_sql: str) -> str:
+    return GROUP_TRADES.format(sources=sources_sql)
 
 
 def aggregates(sources_sql: str) -> str:
     return AGGREGATES.format(sources=sources_sql)
 
 
+def exposure(sources_sql: str) -> str:
+    return EXPOSURE.format(sources=sources_sql)
+
+
 # Per hop: quantiles interpolated linearly between order statistics, (n - 1) q from the
 # smallest (numpy.percentile's default, 'linear').
+# With $account (schema v5), only that account's samples.
 LATENCY = """
 SELECT hop, count(*) AS count, avg(ns) AS mean,
        quantile_cont(ns, [0.5, 0.9, 0.99]) AS q, max(ns) AS max
 FROM latency WHERE run_id = $run GROUP BY hop ORDER BY hop"""
+ACCOUNT_LATENCY = """
+SELECT hop, count(*) AS count, avg(ns) AS mean,
+       quantile_cont(ns, [0.5, 0.9, 0.99]) AS q, max(ns) AS max
+FROM latency WHERE run_id = $run AND account_id = $account GROUP BY hop ORDER BY hop"""
 
 RUNS = "SELECT run_id FROM runs ORDER BY started_ns DESC, run_id LIMIT $limit"
 RUN_EXISTS = "SELECT count(*) FROM runs WHERE run_id = $run"
 RUN_COUNT = "SELECT count(*) FROM runs"
+
+# The state of the run's journal its summary was measured on (data.analytics_summary):
+# the run's rows in every table the analytics read, and the instruments' multipliers.
+FINGERPRINT = """
+SELECT (SELECT count(*) FROM fills WHERE run_id = $run),
+       (SELECT count(*) FROM trades WHERE run_id = $run),
+       (SELECT count(*) FROM orders WHERE run_id = $run),
+       (SELECT count(*) FROM positions WHERE run_id = $run),
+       (SELECT count(*) FROM equity WHERE run_id = $run),
+       (SELECT count(*) FROM latency WHERE run_id = $run),
+       (SELECT bit_xor(hash(symbol, multiplier)) FROM instruments)"""
+
+# The same over every run: table counts come from DuckDB's metadata (about 2 ms). While
+# they are unchanged, no journal table has had rows appended (the journal is append-only).
+TABLES_FINGERPRINT = """
+SELECT (SELECT count(*) FROM fills), (SELECT count(*) FROM trades),
+       (SELECT count(*) FROM orders), (SELECT count(*) FROM positions),
+       (SELECT count(*) FROM equity), (SELECT count(*) FROM latency),
+       (SELECT bit_xor(hash(symbol, multiplier)) FROM instruments)"""
+
+SUMMARY_FINGERPRINT = """
+SELECT fingerprint, tables_fingerprint FROM run_summaries WHERE run_id = $run"""
+SUMMARY_SPAN = "SELECT span_ns FROM run_summaries WHERE run_id = $run"
+SUMMARY_GROUPS = """
+SELECT * FROM run_summary_groups WHERE run_id = $run AND grouping = $grouping"""
+SUMMARY_LATENCY = """
+SELECT hop, count, mean, p50, p90, p99, max FROM run_summary_latency
+WHERE run_id = $run ORDER BY hop"""

@@ -156,18 +156,54 @@ _V3_STRATEGY = (
     "ALTER TABLE trades ADD COLUMN strategy_id VARCHAR",
 )
 
+# A finished run's analytics, written by `Store.end_run` (see data.analytics_summary):
+# what `data.analytics` assembles its results from, and the journal state they were
+# measured on. Runs without a row here (ended before v4, or still running) are measured
+# from the journal.
+_V4_SUMMARY = (
+    """CREATE TABLE run_summaries (
+        run_id VARCHAR PRIMARY KEY,
+        fingerprint VARCHAR NOT NULL,          -- the run's rows in the journal it read
+        tables_fingerprint VARCHAR NOT NULL,   -- every run's rows in those tables
+        span_ns BIGINT NOT NULL, written_ns BIGINT NOT NULL, code_version VARCHAR)""",
+    """CREATE TABLE run_summary_groups (
+        run_id VARCHAR NOT NULL, grouping VARCHAR NOT NULL, key VARCHAR,
+        has_agg BOOLEAN NOT NULL, has_curve BOOLEAN NOT NULL,
+        trades BIGINT, wins BIGINT, losses BIGINT, gross_pnl DOUBLE, fees DOUBLE,
+        win_sum DOUBLE, loss_sum DOUBLE, fills BIGINT, fill_fees DOUBLE, notional DOUBLE,
+        exposed_ns BIGINT,
+        c_samples BIGINT, c_start DOUBLE, c_end DOUBLE, c_mean DOUBLE, c_mean_r DOUBLE,
+        c_std_r DOUBLE, c_down_r DOUBLE, c_max_dd DOUBLE, c_dd_ns BIGINT, c_ppy DOUBLE)""",
+    """CREATE TABLE run_summary_latency (
+        run_id VARCHAR NOT NULL, hop VARCHAR NOT NULL, count BIGINT NOT NULL, mean DOUBLE,
+        p50 DOUBLE, p90 DOUBLE, p99 DOUBLE, max BIGINT)""",
+)
+
+# Equity samples carry their order (`seq`, ascending in the order the run journaled them;
+# StoreWriter numbers them), so samples at the same ts_ns are ordered without relying on
+# physical row order; latency samples carry the account they were measured for (NULL: a
+# hop not specific to one account). Rows from before v5 have NULL in both.
+_V5_ORDER_AND_ACCOUNT = (
+    "ALTER TABLE equity ADD COLUMN seq BIGINT",
+    "ALTER TABLE latency ADD COLUMN account_id VARCHAR",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "market data: instruments, ticks, quotes, bars, imports", _V1_MARKET_DATA),
     Migration(2, "run journal: runs, signals, orders, order events, fills, trades, "
                  "positions, equity, risk and run events, latency", _V2_RUN_JOURNAL),
     Migration(3, "strategy_id on fills and trades", _V3_STRATEGY),
+    Migration(4, "run summaries: a finished run's analytics", _V4_SUMMARY),
+    Migration(5, "seq on equity samples, account_id on latency samples",
+              _V5_ORDER_AND_ACCOUNT),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 MARKET_TABLES = ("instruments", "ticks", "quotes", "bars")
 RUN_TABLES = ("signals", "orders", "order_events", "fills", "trades", "positions", "equity",
               "risk_events", "run_events", "latency")
-TABLES = ("schema_version", "imports", "runs", *MARKET_TABLES, *RUN_TABLES)
+SUMMARY_TABLES = ("run_summaries", "run_summary_groups", "run_summary_latency")
+TABLES = ("schema_version", "imports", "runs", *MARKET_TABLES, *RUN_TABLES, *SUMMARY_TABLES)
 
 
 def check_migrations(migrations: tuple[Migration, ...]) -> None:

@@ -26,6 +26,7 @@ import os
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ import orjson
 
 from data.config import DEFAULT_PATH, StoreConfig, parse_interval
 from data.importers import Parsed
-from data.schema import MIGRATIONS, RUN_TABLES, TABLES, Migration, check_migrations
+from data.schema import MIGRATIONS, RUN_TABLES, SUMMARY_TABLES, TABLES, Migration, check_migrations
 from data.store_columns import ident, is_scalar, jsonable, literal, one_line, to_array
 from data.store_events import COLUMNS, rows_of
 from data.store_migrate import SchemaVersionError, StoreError, code_version, migrate
@@ -201,12 +202,37 @@ class Store:
                     [run_id, kind, doc, code or code_version(), started_ns or time.time_ns()])
         return run_id
 
-    def end_run(self, run_id: str, status: str = "finished", ended_ns: int | None = None
-                ) -> None:
+    def end_run(self, run_id: str, status: str = "finished", ended_ns: int | None = None,
+                *, summarize: bool = True) -> None:
+        """Record the end of a run, then (`summarize`) write its analytics summary
+        (`summarize_run`). The end is committed first: a summary that cannot be written
+        is a warning, and the run's analytics are then measured from its journal."""
         found = self._write("UPDATE runs SET ended_ns = ?, status = ? WHERE run_id = ?",
                             [ended_ns or time.time_ns(), status, run_id])
         if not found:
             raise UnknownName("run", run_id, [r[0] for r in self.rows("SELECT run_id FROM runs")])
+        if summarize:
+            try:
+                self.summarize_run(run_id)
+            except StoreError as exc:
+                warnings.warn(f"run {run_id} ended without an analytics summary: {exc}",
+                              stacklevel=2)
+
+    def summarize_run(self, run_id: str) -> bool:
+        """Measure the run's analytics from its journal and store them, replacing any
+        earlier summary, in one transaction (data.analytics_summary); `data.analytics`
+        reads them while the journal is unchanged. False on a file without the summary
+        tables (opened at an older schema version)."""
+        if not all(self._types.get(t) for t in SUMMARY_TABLES):
+            return False
+        from data.analytics import summarize  # numba; only when a run ends
+        batches = summarize(self, run_id)
+        with self.transaction():
+            for table in SUMMARY_TABLES:
+                self._run(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+            for table, columns in batches:
+                self._append(table, columns)
+        return True
 
     def write_instruments(self, instruments: Iterable[Instrument], venue: str | None = None,
                           timezone: str | None = None) -> int:
@@ -259,6 +285,10 @@ class Store:
 
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         return self._run(sql, params).fetchall()
+
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether `table` has `column` in this file (older schema versions lack some)."""
+        return column in self._types[self._table(table)]
 
     def resolve_run(self, run: str) -> str:
         """`run` itself, or for "latest" the ID of the most recently started run."""

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from data.config import StoreConfig, parse_interval
 from data.schema import RUN_TABLES
 from data.store_events import COLUMNS, rows_of
@@ -60,6 +62,7 @@ class StoreWriter:
         self.flushes = 0
         self.flushed_rows = 0
         self.closed = False
+        self._next_equity_seq: int | None = None
 
     @property
     def pending(self) -> int:
@@ -90,12 +93,27 @@ class StoreWriter:
         if len(lengths) != 1:
             raise InvalidInput(f"{table} columns", sorted(lengths),
                                "need one common length (and at least one array)")
+        n = lengths.pop()
+        if table == "equity" and "seq" not in columns and self._store.has_column("equity",
+                                                                                  "seq"):
+            columns = {**columns, "seq": self._equity_seq(n)}
         if table in RUN_TABLES:
             columns = {"run_id": self.run_id, **columns}
         self._arrays.setdefault(table, []).append(columns)
-        self._pending += lengths.pop()
+        self._pending += n
         if self._pending >= self.config.flush_rows:
             self.flush()
+
+    def _equity_seq(self, n: int) -> np.ndarray:
+        """The next `n` equity sequence numbers of the run: after every sample it already
+        has (a writer reopened on a run goes on from there), then in append order."""
+        if self._next_equity_seq is None:
+            last = self._store.rows("SELECT max(seq) FROM equity WHERE run_id = ?",
+                                    [self.run_id])[0][0]
+            self._next_equity_seq = 0 if last is None else int(last) + 1
+        seq = np.arange(self._next_equity_seq, self._next_equity_seq + n, dtype=np.int64)
+        self._next_equity_seq += n
+        return seq
 
     def maybe_flush(self, now_ns: int | None = None) -> int:
         """Flush if the last flush is `flush_interval_s` old; returns rows written."""

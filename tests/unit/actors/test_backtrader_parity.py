@@ -26,7 +26,6 @@ import pytest
 
 from actors.backtest import BacktestConfig, BacktestResult, run_backtest
 from actors.backtest_data import BarSeries, load_data
-from engine.enums import OrderSide
 from benchmarks.backtrader_ref import (
     BUY,
     SELL,
@@ -39,6 +38,7 @@ from benchmarks.backtrader_ref import (
     replay,
     run_backtrader,
 )
+from engine.enums import OrderSide
 from tests.refdata import ORCL, refdata_path
 
 BTC = "btc-perp-20211231-20220201_1m.csv"

@@ -45,10 +45,13 @@ class Journal:
             "unrealized_pnl": np.array([p.unrealized_pnl() for p in pfs]),
             "fees": np.array([p.fees() for p in pfs])})
 
-    def latency(self, hop: str, ts_ns: int, ns: int) -> None:
+    def latency(self, hop: str, ts_ns: int, ns: int, account_id: str | None = None) -> None:
+        """One sample of `hop`; `account_id` when the hop belongs to one account (None for
+        a fleet-wide hop such as a signal's fan-out to every account)."""
         self.writer.append("latency", {"hop": np.array([hop], dtype=object),
                                        "ts_ns": np.array([ts_ns], dtype=np.int64),
-                                       "ns": np.array([ns], dtype=np.int64)})
+                                       "ns": np.array([ns], dtype=np.int64),
+                                       "account_id": np.array([account_id], dtype=object)})
 
     def close(self, status: str) -> None:
         try:

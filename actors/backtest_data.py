@@ -101,7 +101,7 @@ def load_from_store(db: str, symbol: str, *, interval: str | None = None,
 
     if not Path(db).exists():
         raise ConfigError("--db", f"{db} does not exist")
-    with Store.open(db, read_only=True) as store:
+    with Store.open(db) as store:        # read-write: an older schema is migrated first
         if ticks:
             cols = store.query("SELECT ts_ns, price, size FROM ticks WHERE symbol = ? AND "
                                "NOT suspicious ORDER BY ts_ns, seq", [symbol])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
@@ -50,14 +51,28 @@ def test_rolling_mean_std_and_zscore_match_numpy_over_the_full_window(values, wi
         stats.update(v)
         if not stats.ready:
             continue
-        w = np.array(values[t + 1 - window:t + 1], dtype=float) / 1e6
+        last = values[t + 1 - window:t + 1]
+        w = np.array(last, dtype=float) / 1e6
         assert stats.mean == pytest.approx(w.mean(), rel=1e-12, abs=1e-12)
-        assert stats.std == pytest.approx(w.std(), rel=1e-9, abs=1e-9)
+        # numpy's float std loses digits when the spread is tiny beside the mean (prices
+        # near 1e6 that differ by a micro unit); the reference is 50-digit decimal instead
+        mean, std = _decimal_mean_std(last)
+        assert stats.std == pytest.approx(float(std / 10**6), rel=1e-12, abs=1e-15)
         z = stats.zscore(v)
-        if len(set(values[t + 1 - window:t + 1])) == 1:
+        if len(set(last)) == 1:
             assert z is None
         else:
-            assert z == pytest.approx((w[-1] - w.mean()) / w.std(), rel=1e-6, abs=1e-9)
+            assert z == pytest.approx(float((Decimal(v) - mean) / std), rel=1e-12, abs=1e-12)
+
+
+def _decimal_mean_std(values: list[int]) -> tuple[Decimal, Decimal]:
+    """Population mean and standard deviation of integers, to 50 digits."""
+    with localcontext() as ctx:
+        ctx.prec = 50
+        n = Decimal(len(values))
+        mean = sum(Decimal(x) for x in values) / n
+        var = sum((Decimal(x) - mean) ** 2 for x in values) / n
+        return +mean, var.sqrt()
 
 
 def test_zscore_is_exactly_zero_at_the_mean_and_the_variance_never_goes_negative():

@@ -101,11 +101,15 @@ def _kernels(args: argparse.Namespace) -> int:
         return _print_json(report)
     cols = ["kernel", "positions", "numba_ns_per_position", "numpy_ns_per_position",
             "python_ns_per_position"]
-    rows = [[r[c] for c in cols] + [r["numpy_ns_per_position"] / r["numba_ns_per_position"],
-                                    r["python_ns_per_position"] / r["numba_ns_per_position"]]
+    rows = [[r[c] for c in cols]
+            + [r.get("numba_threads", 1),
+               r.get("numba_1thread_ns_per_position", r["numba_ns_per_position"]),
+               r["numpy_ns_per_position"] / r["numba_ns_per_position"],
+               r["python_ns_per_position"] / r["numba_ns_per_position"]]
             for r in report["results"]]
-    print(render(["kernel", "positions", "numba ns", "numpy ns", "python ns", "x numpy",
-                  "x python"], rows, "kernels (ns per position, min of repeats)"))
+    print(render(["kernel", "positions", "numba ns", "numpy ns", "python ns", "threads",
+                  "1-thread ns", "x numpy", "x python"], rows,
+                 "kernels (ns per position, min of repeats; numba ns is the engine's call)"))
     gate = report["gate"]
     print(f"\nrisk gate: {gate['decisions_per_s']:,.0f} decisions/s over "
           f"{gate['accounts']:,} accounts ({gate['ratio_vs_naive']:.1f}x the naive "

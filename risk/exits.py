@@ -8,7 +8,13 @@ an account from the plain-Python policy to the kernel with the same results.
 Protections only know the percent trail (`trailing_pct`), so packed protections run
 through `trail_and_exit_percent_nb`, which reads only the arrays a percent trail needs;
 the general `trail_and_exit_nb` (other trail modes, activation prices, break-even
-triggers) is for callers that hold the arrays themselves.
+triggers) is for callers that hold the arrays themselves. A book of `PARALLEL_MIN_ROWS`
+rows or more runs through the kernels' parallel twins, over every Numba thread of the
+process (one per core by default). On an idle 2-core machine the twins already gain at
+1e5 rows and lose at 1e3; the threshold is kept higher because they only pay when the
+other cores are idle. A host whose cores are busy (one actor per core) should run Numba
+on one thread (`NUMBA_NUM_THREADS=1` or `numba.set_num_threads(1)`): the single-threaded
+kernels then run at every size.
 """
 
 from __future__ import annotations
@@ -17,12 +23,22 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from engine.enums import ExitReason
 from engine.exits import Protection
 from risk.codes import EXIT_REASONS, TrailMode
-from risk.kernels import trail_and_exit_nb, trail_and_exit_percent_nb
+from risk.kernels import (
+    earliest_deadline,
+    trail_and_exit_nb,
+    trail_and_exit_parallel_nb,
+    trail_and_exit_percent_nb,
+    trail_and_exit_percent_parallel_nb,
+)
+
+PARALLEL_MIN_ROWS = 200_000
+"""Rows from which `ExitArrays.evaluate` runs the parallel twin of its kernel."""
 
 
 @dataclass(slots=True)
@@ -33,6 +49,9 @@ class ExitArrays:
     PERCENT, or NONE with a trail_param that is not a finite number > 0), without
     activation price or break-even trigger; `evaluate` then runs the faster
     `trail_and_exit_percent_nb`. `pack_protections` sets it; `is_percent_book` checks it.
+    `earliest_deadline_ns` is at or before every nonzero deadline_ns (`risk.kernels.
+    earliest_deadline`; the smallest int64 = unknown): until then the percent kernel
+    skips the deadline column. Whoever changes deadline_ns must lower it to match.
     """
 
     direction: np.ndarray       # int8, +1 / -1
@@ -48,6 +67,7 @@ class ExitArrays:
     be_trigger: np.ndarray      # float64, NaN = off
     deadline_ns: np.ndarray     # int64, 0 = no holding limit
     percent_only: bool = False
+    earliest_deadline_ns: int = -(2 ** 63)
 
     def is_percent_book(self) -> bool:
         """True when the rows qualify for `trail_and_exit_percent_nb` (see the class)."""
@@ -62,11 +82,15 @@ class ExitArrays:
     def evaluate(self, prices: np.ndarray, now_ns: int) -> np.ndarray:
         """Exit reason codes (int8) for one tick of prices; moves best and trail_stop."""
         prices = np.asarray(prices, dtype=np.float64)
+        parallel = prices.shape[0] >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1
         if self.percent_only:
-            return trail_and_exit_percent_nb(
-                self.direction, self.stop, self.take, self.trail_param, self.best,
-                self.trail_stop, self.deadline_ns, prices, np.int64(now_ns))
-        return trail_and_exit_nb(
+            kernel = (trail_and_exit_percent_parallel_nb if parallel
+                      else trail_and_exit_percent_nb)
+            return kernel(self.direction, self.stop, self.take, self.trail_param, self.best,
+                          self.trail_stop, self.deadline_ns, prices, np.int64(now_ns),
+                          np.int64(self.earliest_deadline_ns))
+        general = trail_and_exit_parallel_nb if parallel else trail_and_exit_nb
+        return general(
             self.direction, self.entry, self.stop, self.take, self.trail_mode,
             self.trail_param, self.atr, self.activation, self.best, self.trail_stop,
             self.be_trigger, self.deadline_ns, prices, np.int64(now_ns))
@@ -75,9 +99,10 @@ class ExitArrays:
 def pack_protections(protections: Sequence[Protection]) -> ExitArrays:
     """The protections as kernel rows: a non-NaN `trailing_pct` is TrailMode.PERCENT, and
     `deadline_ns` (0 = none) is the kernels' deadline as it is. A percent book: the
-    arrays run through `trail_and_exit_percent_nb`."""
+    arrays run through `trail_and_exit_percent_nb`, told the earliest deadline."""
     n = len(protections)
     trailing = np.fromiter((p.trailing_pct for p in protections), np.float64, n)
+    deadline_ns = np.fromiter((p.deadline_ns for p in protections), np.int64, n)
     return ExitArrays(
         direction=np.fromiter((p.direction for p in protections), np.int8, n),
         entry=np.fromiter((p.entry for p in protections), np.float64, n),
@@ -91,8 +116,9 @@ def pack_protections(protections: Sequence[Protection]) -> ExitArrays:
         best=np.fromiter((p.best for p in protections), np.float64, n),
         trail_stop=np.fromiter((p.trail_stop for p in protections), np.float64, n),
         be_trigger=np.full(n, math.nan),
-        deadline_ns=np.fromiter((p.deadline_ns for p in protections), np.int64, n),
+        deadline_ns=deadline_ns,
         percent_only=True,
+        earliest_deadline_ns=int(earliest_deadline(deadline_ns)),
     )
 
 

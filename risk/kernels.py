@@ -64,6 +64,9 @@ _GRID_REL_EPS = 1e-14      # and its relative part, for float noise on large uni
 _MAX_STEP_DECIMALS = 17
 _MAX_GRID_UNITS = 2.0 ** 52    # beyond this float64 cannot count steps of the grid exactly
 
+_NO_DEADLINE_HINT = np.iinfo(np.int64).min   # earliest_deadline_ns that promises nothing
+_NO_DEADLINE = np.iinfo(np.int64).max        # earliest_deadline of a book without limits
+
 
 # --- sizing ---------------------------------------------------------------------------------
 @njit(cache=True, error_model="numpy")
@@ -296,8 +299,8 @@ def _size_row(i, equity, free_cash, mode, param, max_qty, max_notional, qty, sta
     st = _INVALID_CASH if ~(abs(cash) < np.inf) else st
     st = _INVALID_PARAM if (m != _ALL_CASH) & ~((p > 0.0) & (p < np.inf)) else st
     st = _INVALID_MODE if (m < _FIXED_QUANTITY) | (m > _VOLATILITY_TARGET) else st
-    qty[i] = q if (st >= _OK) & (st < _BELOW_MIN_QTY) else 0.0
-    qty[i] = target if st <= _PENDING else qty[i]
+    sized = q if (st >= _OK) & (st < _BELOW_MIN_QTY) else 0.0
+    qty[i] = target if st <= _PENDING else sized     # one store: LLVM keeps it contiguous
     status[i] = st
     return 1 if st <= _PENDING else 0
 
@@ -457,9 +460,10 @@ def trail_and_exit_parallel_nb(direction, entry, stop, take, trail_mode, trail_p
 
 @njit(inline="always", error_model="numpy")
 def _percent_row(i, direction, stop, take, trail_pct, best, trail_stop, deadline_ns, price,
-                 now_ns):
+                 now_ns, read_deadline):
     """One row of `trail_and_exit_percent_nb`: `_trail_row` of a percent-trail row
-    without activation and break-even, reading only the arrays such a row needs."""
+    without activation and break-even, reading only the arrays such a row needs; with
+    `read_deadline` False (a compile-time constant) the deadline column is not read."""
     px = price[i]
     d = np.float64(direction[i])
     live = (px > 0.0) & (px < np.inf) & ((d == 1.0) | (d == -1.0))   # NaN fails
@@ -475,15 +479,17 @@ def _percent_row(i, direction, stop, take, trail_pct, best, trail_stop, deadline
     ts = candidate if tighten else old_trail
     trail_stop[i] = ts
 
-    reason = _exit_reason(px, d, stop[i], take[i], ts, deadline_ns[i], now_ns, False)
+    deadline = deadline_ns[i] if read_deadline else 0
+    reason = _exit_reason(px, d, stop[i], take[i], ts, deadline, now_ns, False)
     return reason if live else _EXIT_NONE
 
 
 @njit(cache=True, error_model="numpy")
 def trail_and_exit_percent_nb(direction, stop, take, trail_pct, best, trail_stop,
-                              deadline_ns, price, now_ns):
+                              deadline_ns, price, now_ns, earliest_deadline_ns=_NO_DEADLINE_HINT):
     """`trail_and_exit_nb` for a book that trails by a percent only: no ATR, activation
-    or break-even arrays, so each row reads 58 bytes instead of 106.
+    or break-even arrays, so each row reads 58 bytes instead of 106 (50 while no
+    position can reach its holding limit, see earliest_deadline_ns).
 
     Reference: `trail_and_exit_nb` on rows with trail_mode PERCENT (or NONE and a trail
     percent that is not a finite number > 0), activation NaN and no break-even trigger,
@@ -492,25 +498,51 @@ def trail_and_exit_percent_nb(direction, stop, take, trail_pct, best, trail_stop
 
     Arrays of length N as in `trail_and_exit_nb`; trail_pct is the percent the stop
     trails behind the best price (NaN, or anything but a finite number > 0 = no trail).
+    earliest_deadline_ns (optional) is the caller's promise that no nonzero deadline_ns
+    is earlier (`earliest_deadline` computes it; a book keeps it as positions open):
+    while now_ns is before it no row can reach MAX_HOLDING_TIME, and the deadline
+    column is not read. The default, the smallest int64, promises nothing.
     """
     n = price.shape[0]
     out = np.empty(n, dtype=np.int8)
-    for i in range(n):
-        out[i] = _percent_row(i, direction, stop, take, trail_pct, best, trail_stop,
-                              deadline_ns, price, now_ns)
+    if now_ns >= earliest_deadline_ns:
+        for i in range(n):
+            out[i] = _percent_row(i, direction, stop, take, trail_pct, best, trail_stop,
+                                  deadline_ns, price, now_ns, True)
+    else:
+        for i in range(n):
+            out[i] = _percent_row(i, direction, stop, take, trail_pct, best, trail_stop,
+                                  deadline_ns, price, now_ns, False)
     return out
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def trail_and_exit_percent_parallel_nb(direction, stop, take, trail_pct, best, trail_stop,
-                                       deadline_ns, price, now_ns):
+                                       deadline_ns, price, now_ns,
+                                       earliest_deadline_ns=_NO_DEADLINE_HINT):
     """`trail_and_exit_percent_nb` over the process's Numba threads (prange); see
     `trail_and_exit_parallel_nb` for when to use it.
     Reference: `trail_and_exit_percent_nb`, held equal by the property tests.
     """
     n = price.shape[0]
     out = np.empty(n, dtype=np.int8)
-    for i in prange(n):
-        out[i] = _percent_row(i, direction, stop, take, trail_pct, best, trail_stop,
-                              deadline_ns, price, now_ns)
+    if now_ns >= earliest_deadline_ns:
+        for i in prange(n):
+            out[i] = _percent_row(i, direction, stop, take, trail_pct, best, trail_stop,
+                                  deadline_ns, price, now_ns, True)
+    else:
+        for i in prange(n):
+            out[i] = _percent_row(i, direction, stop, take, trail_pct, best, trail_stop,
+                                  deadline_ns, price, now_ns, False)
     return out
+
+
+@njit(cache=True)
+def earliest_deadline(deadline_ns):
+    """The earliest nonzero deadline_ns (0 = no holding limit), or the largest int64
+    when there is none: the `earliest_deadline_ns` a book of these rows may promise."""
+    earliest = _NO_DEADLINE
+    for i in range(deadline_ns.shape[0]):
+        d = deadline_ns[i]
+        earliest = d if (d != 0) & (d < earliest) else earliest
+    return earliest

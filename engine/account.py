@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.broker.interface import Broker, Credentials, OrderReport
@@ -465,7 +465,10 @@ class Account:
             self._fill_strategy.get(fill.symbol, "")
         if not strategy or fill.strategy_id == strategy:
             return fill
-        return replace(fill, strategy_id=strategy)
+        f = fill   # dataclasses.replace, spelt out: it is on every fill's path
+        return OrderFilled(f.account_id, f.client_order_id, f.venue_order_id, f.trade_id,
+                           f.symbol, f.side, f.last_qty, f.last_px, f.fee, f.ts_event,
+                           f.ts_init, f.liquidity, strategy)
 
     def _on_fill(self, fill: OrderFilled, reason: ExitReason) -> None:
         if fill.strategy_id:

@@ -8,6 +8,7 @@ Commands are imperative (`SubmitOrder`), events past tense (`OrderFilled`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from engine.enums import (
@@ -24,7 +25,39 @@ from engine.enums import (
     TradingState,
 )
 
-message = dataclass(frozen=True, slots=True)
+
+def message(cls: type) -> type:
+    """A frozen, slotted dataclass whose `__init__` stores each field straight into its
+    slot. The one `dataclass` writes for a frozen class calls `object.__setattr__` per
+    field, which costs about twice as much; messages are built on every hot path."""
+    cls = dataclass(frozen=True, slots=True)(cls)
+    cls.__init__ = _slot_init(cls)  # type: ignore[misc]
+    return cls
+
+
+def _slot_init(cls: type) -> object:
+    """An `__init__` with the dataclass's own signature (names, order, defaults)."""
+    env: dict[str, object] = {}
+    params, body = [], []
+    for f in dataclasses.fields(cls):
+        if not f.init or f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: messages take plain defaults only")
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            env[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        env[f"_s_{f.name}"] = getattr(cls, f.name).__set__   # the slot's own setter
+        body.append(f"        _s_{f.name}(self, {f.name})")
+    src = (f"def _make({', '.join(env)}):\n"
+           f"    def __init__(self, {', '.join(params)}):\n" + "\n".join(body) +
+           "\n    return __init__\n")
+    scope: dict[str, object] = {}
+    exec(src, scope)  # noqa: S102 - built from the dataclass's own field names only
+    init = scope["_make"](**env)  # type: ignore[operator]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__annotations__ = dict(cls.__init__.__annotations__)  # type: ignore[misc]
+    return init
 
 
 # --- market data -------------------------------------------------------------------------

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from engine.account import Account
 
 _TOL = 1e-9
+_NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
+_NEEDS_TRIGGER = (OrderType.STOP, OrderType.STOP_LIMIT)
 Denial = tuple[DenyReason, str]
 
 
@@ -111,13 +113,16 @@ class AccountView:
         """Positions are marked at the account's marks, else their average price; open
         orders are those working at the venue or not yet sent."""
         pf = account.portfolio
-        held = {s: p for s, p in pf.positions.items() if p.quantity != 0.0}
-        marks = {**{s: p.avg_price for s, p in held.items()}, **pf.marks}
+        positions, marks = {}, {}
+        for s, p in pf.positions.items():
+            if p.quantity != 0.0:
+                positions[s] = p.quantity
+                marks[s] = p.avg_price
+        marks.update(pf.marks)
         working = [OpenOrderView(o.symbol, o.side, o.leaves_qty, o.price, o.reduce_only)
                    for o in account.working.values()]
         return cls(account.account_id, pf.cash, pf.equity(), account.instruments,
-                   {s: p.quantity for s, p in held.items()}, marks, account.quotes,
-                   working, account.orders.keys())
+                   positions, marks, account.quotes, working, account.orders.keys())
 
 
 # --- the gate -------------------------------------------------------------------------------
@@ -206,7 +211,7 @@ class RiskGate:
             return DenyReason.REDUCE_ONLY, (
                 f"reduce-only {cmd.side.value} {cmd.quantity:.10g} exceeds the closable "
                 f"{closable:.10g} of position {held:.10g}")
-        state = self.state(cmd.account_id)
+        state = worst(book.scope.state, self._fleet_state.state)   # self.state(account)
         if cmd.reduce_only or (reduces and state is not TradingState.HALTED):
             if book.bucket is not None:
                 book.bucket.try_take(now)          # closes spend a token, never wait
@@ -245,7 +250,8 @@ class RiskGate:
         if ref is None:
             return DenyReason.NO_PRICE, (
                 f"no valid {'ask' if cmd.side is OrderSide.BUY else 'bid'} for {sym}")
-        unmarked = sorted(s for s in proj.symbols() - {sym}
+        symbols = proj.symbols()
+        unmarked = sorted(s for s in symbols - {sym}
                           if proj.worst(s) != 0.0 and not is_finite_positive(view.marks.get(s)))
         if unmarked or not math.isfinite(view.equity):
             return DenyReason.NO_PRICE, (f"no valid mark for held {unmarked}" if unmarked
@@ -274,7 +280,7 @@ class RiskGate:
                                f"{sym} position notional after"))
         if found:
             return DenyReason.MAX_POSITION, found
-        open_now = {s for s in proj.symbols() if abs(proj.worst(s)) > 1e-12}
+        open_now = {s for s in symbols if abs(proj.worst(s)) > 1e-12}
         cap = limits.max_open_positions
         if cap is not None and sym not in open_now and len(open_now) + 1 > cap:
             return DenyReason.MAX_OPEN_POSITIONS, (
@@ -309,19 +315,19 @@ class RiskGate:
     # --- memory -------------------------------------------------------------------------
     def _observe(self, view: RiskView, proj: Projection, now: int) -> AccountMemory:
         account_id, book = view.account_id, self._book(view.account_id)
-        self._record(book.scope.update(view.equity, now))
-        if self._fleet_state.day is not None and now // NS_PER_DAY > self._fleet_state.day:
-            self._fleet.new_day()
-        if math.isfinite(book.scope.equity):
-            added = self._fleet.set_equity(account_id, book.scope.equity, book.scope.sod)
-            self._fleet_state.add_to_peak(added)
+        scope, fleet, fleet_state = book.scope, self._fleet, self._fleet_state
+        self._record(scope.update(view.equity, now))
+        if fleet_state.day is not None and now // NS_PER_DAY > fleet_state.day:
+            fleet.new_day()
+        if math.isfinite(scope.equity):
+            fleet_state.add_to_peak(fleet.set_equity(account_id, scope.equity, scope.sod))
+        instruments = view.instruments
         for s, px in view.marks.items():
-            inst = view.instruments.get(s)
+            inst = instruments.get(s)
             if inst is not None and is_finite_positive(px):
-                self._fleet.mark(s, px, inst.multiplier)
-        self._fleet.set_quantities(account_id, {s: proj.worst(s) for s in proj.symbols()})
-        self._record(self._fleet_state.update(self._fleet.total_equity(), now,
-                                              sod=self._fleet.total_sod()))
+                fleet.mark(s, px, inst.multiplier)
+        fleet.set_quantities(account_id, {s: proj.worst(s) for s in proj.symbols()})
+        self._record(fleet_state.update(fleet.total_equity(), now, sod=fleet.total_sod()))
         return book
 
     def _book(self, account_id: str) -> AccountMemory:
@@ -341,6 +347,8 @@ class RiskGate:
             book.signal_ids.add((cmd.signal_id, cmd.reduce_only))
 
     def _record(self, events: Iterable[object]) -> None:
+        if not events:
+            return
         for event in events:
             self.events.append(event)
             if self._sink is not None:
@@ -370,10 +378,9 @@ def _valuation(cmd: SubmitOrder, view: RiskView) -> float:
 def _malformed(cmd: SubmitOrder, inst: Instrument) -> Denial | None:
     if not is_finite_positive(cmd.quantity):
         return DenyReason.INVALID_QUANTITY, f"quantity {cmd.quantity!r} is not finite and > 0"
-    needs = {"price": cmd.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT),
-             "trigger_price": cmd.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)}
-    for name, required in needs.items():
-        px = getattr(cmd, name)
+    for name, px, required in (("price", cmd.price, cmd.order_type in _NEEDS_PRICE),
+                               ("trigger_price", cmd.trigger_price,
+                                cmd.order_type in _NEEDS_TRIGGER)):
         if px is None and required:
             return DenyReason.INVALID_PRICE, f"{cmd.order_type.value} order without {name}"
         if px is not None and not (is_finite_positive(px) and inst.is_on_tick(px)):

@@ -31,7 +31,10 @@ FLEET = "*"   # the account_id of fleet-wide TradingStateChanged events
 
 
 def worst(*states: TradingState) -> TradingState:
-    return max(states, key=lambda state: state.rank)
+    return max(states, key=_RANK.__getitem__)
+
+
+_RANK = {state: state.rank for state in TradingState}
 
 
 _DENY = {StateCause.DAILY_LOSS: DenyReason.DAILY_LOSS_LIMIT,
@@ -54,10 +57,18 @@ class ScopeState:
 
     __slots__ = ("account_id", "limits", "killed", "kill_detail", "day", "sod", "peak",
                  "equity", "daily_loss", "daily_loss_detail", "drawdown", "drawdown_detail",
-                 "state")
+                 "state", "_levels")
 
     def __init__(self, account_id: str, limits: object) -> None:
         self.account_id, self.limits = account_id, limits
+        # per part, the (level, key, threshold) it can latch at, highest first; limits
+        # are frozen, so these are read once
+        self._levels = {part: tuple(
+            (level, f"{part}_{suffix}", getattr(limits, f"{part}_{suffix}"))
+            for level, suffix in ((TradingState.HALTED, "halt"),
+                                  (TradingState.REDUCING, "reduce"))
+            if getattr(limits, f"{part}_{suffix}") is not None)
+            for part in ("daily_loss", "drawdown")}
         self.killed, self.kill_detail = False, ""
         self.day: int | None = None
         self.sod = self.peak = self.equity = math.nan
@@ -83,22 +94,25 @@ class ScopeState:
             self.sod = sod
         self.equity = equity
         self.peak = equity if not math.isfinite(self.peak) else max(self.peak, equity)
-        self._raise("daily_loss", _fraction_lost(self.sod, equity),
-                    f"of start-of-day equity {self.sod:.2f}")
-        self._raise("drawdown", _fraction_lost(self.peak, equity),
-                    f"from peak equity {self.peak:.2f}")
-        return events + self._settle(now_ns, StateCause.RESET)
+        levels = self._levels
+        if levels["daily_loss"]:
+            self._raise("daily_loss", _fraction_lost(self.sod, equity),
+                        "of start-of-day equity", self.sod)
+        if levels["drawdown"]:
+            self._raise("drawdown", _fraction_lost(self.peak, equity),
+                        "from peak equity", self.peak)
+        settled = self._settle(now_ns, StateCause.RESET)
+        return events + settled if events else settled
 
-    def _raise(self, part: str, lost: float, base: str) -> None:
+    def _raise(self, part: str, lost: float, base: str, base_equity: float) -> None:
         """Latch `part` (daily_loss or drawdown) at the level `lost` reaches, if higher."""
-        for level, key in ((TradingState.HALTED, f"{part}_halt"),
-                           (TradingState.REDUCING, f"{part}_reduce")):
-            threshold = getattr(self.limits, key)
-            if threshold is not None and lost >= threshold:
+        for level, key, threshold in self._levels[part]:
+            if lost >= threshold:
                 if level.rank > getattr(self, part).rank:
                     setattr(self, part, level)
                     setattr(self, f"{part}_detail", f"{part.replace('_', ' ')} {lost:.4%} "
-                                                    f"{base} reached {key}={threshold!r}")
+                                                    f"{base} {base_equity:.2f} reached "
+                                                    f"{key}={threshold!r}")
                 return
 
     def add_to_peak(self, amount: float) -> None:

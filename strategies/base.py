@@ -151,6 +151,8 @@ class StrategyHost:
         return self._call("on_start", self.strategy.clock.now_ns(), None)
 
     def bar(self, bar: Bar) -> list[Signal]:
+        if self.state is HostState.RUNNING:   # once per bar: the short way
+            return self._call("on_bar", bar.ts_event, bar)
         return self._data("on_bar", bar.ts_event, bar)
 
     def tick(self, tick: TradeTick | QuoteTick) -> list[Signal]:

@@ -78,16 +78,24 @@ class FaultConfig:
 
 
 class FaultInjector:
-    """Draws one `Fault` per call from a generator seeded with `config.seed`."""
+    """Draws one `Fault` per call from a generator seeded with `config.seed`.
 
-    __slots__ = ("config", "_rng", "drawn")
+    The config is fixed for the injector's life (`SimBroker.set_faults` makes a new one).
+    With every rate at 0 every draw is NONE, so the generator is not consulted at all.
+    """
+
+    __slots__ = ("config", "_rng", "_active", "drawn")
 
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
         self._rng = random.Random(config.seed)
+        self._active = config.active
         self.drawn = 0
 
     def draw(self) -> Fault:
+        if not self._active:
+            self.drawn += 1
+            return Fault.NONE
         c = self.config
         u, phase = self._rng.random(), self._rng.random()  # always two numbers per call
         self.drawn += 1

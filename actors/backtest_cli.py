@@ -37,7 +37,9 @@ bar. Sizing all-in is cash / (price x (1 + fee)), rounded down to --lot-size.
 _SIZINGS = [m.value for m in SizingMode]
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser, *, what: str = "run") -> None:
+    """The backtest's options; `phalanx sweep` shares them (`what="sweep"`: its results
+    always go to --db, so it has no --no-db)."""
     parser.epilog = EXAMPLES
     d = BacktestConfig()
     parser.add_argument("--data", metavar="FILE",
@@ -81,8 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--risk", metavar="FILE", help="risk limits, TOML or JSON "
                                                        "(default: no limits)")
     parser.add_argument("--db", default="phalanx.duckdb", metavar="FILE",
-                        help="DuckDB file that keeps the run (default %(default)s)")
-    parser.add_argument("--no-db", action="store_true", help="record nothing")
+                        help=f"DuckDB file that keeps the {what} (default %(default)s)")
+    if what == "run":
+        parser.add_argument("--no-db", action="store_true", help="record nothing")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=handle)
 
@@ -107,7 +110,7 @@ def config_from_args(args: argparse.Namespace, ticks: bool) -> BacktestConfig:
                          trailing_pct=args.trailing_pct, max_holding_s=args.max_holding_s),
         allow_short=args.allow_short, bar_seconds=args.bar_seconds,
         risk=RiskConfig.load(args.risk) if args.risk else BacktestConfig().risk,
-        db=None if args.no_db else args.db)
+        db=None if getattr(args, "no_db", False) else args.db)
 
 
 def load_from_args(args: argparse.Namespace) -> BarSeries | TickSeries:

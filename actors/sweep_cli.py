@@ -41,7 +41,7 @@ SUMMARY_KEYS = ("final_value", "total_return", "sharpe", "max_drawdown", "closed
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    backtest_cli.configure(parser)          # --data, --format, --strategy, --param, --cash ...
+    backtest_cli.configure(parser, what="sweep")   # --data, --format, --strategy, --param ...
     parser.epilog = EXAMPLES
     parser.add_argument("--grid", action="append", default=[], metavar="NAME=VALUES",
                         help="a parameter axis, START:STOP:STEP or A,B,C (repeatable)")
@@ -69,8 +69,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.no_db:
-        raise ConfigError("--no-db", "a sweep keeps its results in --db (resume reads them)")
     check_metric(args.metric)
     axes = parse_grid(args.grid)
     data = backtest_cli.load_from_args(args)

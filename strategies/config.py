@@ -10,6 +10,7 @@ rule violations are errors, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -210,6 +211,13 @@ class CombinerConfig(StrategyConfig):
 
 # --- building a config from loose params -------------------------------------------------
 
+@functools.cache
+def _type_hints(config_cls: type) -> dict[str, Any]:
+    """The resolved field types of a config class (resolving them is slow; a sweep
+    validates thousands of parameter sets of the same class)."""
+    return typing.get_type_hints(config_cls)
+
+
 def config_from_params(config_cls: type[C], params: Mapping[str, object] | None = None,
                        *, source: str | None = None) -> C:
     """A validated `config_cls` from `params` (for example CLI `--param fast=10`).
@@ -219,7 +227,7 @@ def config_from_params(config_cls: type[C], params: Mapping[str, object] | None 
     an unknown key, a value of the wrong type, or a violated rule.
     """
     params = dict(params or {})
-    hints = typing.get_type_hints(config_cls)
+    hints = _type_hints(config_cls)
     names = [f.name for f in dataclasses.fields(config_cls) if f.init]
     try:
         for key in params:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from engine.enums import ExitReason
 from risk.codes import SizeStatus, SizingModeCode, TrailMode
@@ -40,6 +41,7 @@ _INVALID_STOP = int(SizeStatus.INVALID_STOP)
 _INVALID_ATR = int(SizeStatus.INVALID_ATR)
 _SIZE_OVERFLOW = int(SizeStatus.SIZE_OVERFLOW)
 _PENDING = -1     # rows size_fleet_nb finishes outside its vectorised loop are <= this
+_RECHECK = -64    # rows the common-case pass leaves to the exact row (`_size_row`)
 
 _FIXED_QUANTITY = int(SizingModeCode.FIXED_QUANTITY)
 _FIXED_NOTIONAL = int(SizingModeCode.FIXED_NOTIONAL)
@@ -64,8 +66,66 @@ _GRID_REL_EPS = 1e-14      # and its relative part, for float noise on large uni
 _MAX_STEP_DECIMALS = 17
 _MAX_GRID_UNITS = 2.0 ** 52    # beyond this float64 cannot count steps of the grid exactly
 
+# The common-case pass of size_fleet_nb (`_common_target`, `_common_finish`): it takes the
+# rows whose amounts lie in [_COMMON_LO, _COMMON_HI] (so that no quotient it forms under-
+# or overflows, which `_div_exact` needs) and whose size is below _COMMON_GRID_UNITS units
+# of the step's last decimal (so that the step count times the step's digits stays exact);
+# every other row goes to `_size_row`. It works in blocks of _BLOCK rows, two loops a block.
+_COMMON_LO = 1e-50
+_COMMON_HI = 1e50
+_COMMON_GRID_UNITS = 2.0 ** 47
+_BLOCK = 512
+# int8 status codes: the common-case pass keeps codes in byte lanes
+_I8_OK = np.int8(_OK)
+_I8_CAPPED_MAX_QTY = np.int8(_CAPPED_MAX_QTY)
+_I8_CAPPED_MAX_NOTIONAL = np.int8(_CAPPED_MAX_NOTIONAL)
+_I8_CAPPED_CASH = np.int8(_CAPPED_CASH)
+_I8_BELOW_MIN_QTY = np.int8(_BELOW_MIN_QTY)
+_I8_BELOW_MIN_NOTIONAL = np.int8(_BELOW_MIN_NOTIONAL)
+_I8_INSUFFICIENT_CASH = np.int8(_INSUFFICIENT_CASH)
+_I8_RECHECK = np.int8(_RECHECK)
+
 _NO_DEADLINE_HINT = np.iinfo(np.int64).min   # earliest_deadline_ns that promises nothing
 _NO_DEADLINE = np.iinfo(np.int64).max        # earliest_deadline of a book without limits
+
+
+# --- exact division by a per-call constant, and vector width ---------------------------------
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a x b + c with one rounding (llvm.fma; vectorises)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+    return sig, codegen
+
+
+@intrinsic
+def _prefer_512_bit_vectors(typingctx):
+    """Let LLVM vectorise the calling function with 512-bit vectors where the CPU has them
+    (its default on AVX-512 CPUs is 256). Results do not change, only the vector width."""
+    def codegen(context, builder, signature, args):
+        # llvmlite checks attribute names against a list without string attributes, so
+        # the set's own add is used; should a later llvmlite refuse that, the kernel
+        # compiles as before, only with LLVM's default vector width
+        try:
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        except (TypeError, AttributeError):
+            pass
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
+@njit(inline="always", error_model="numpy")
+def _div_exact(a, b, recip_b):
+    """a / b rounded as IEEE division rounds it, from recip_b = 1.0 / b, with a multiply and
+    two FMAs (Markstein's correction: q = a x recip_b is within one ulp of a / b, the FMA
+    gives the remainder a - q x b exactly, and q + remainder x recip_b rounds to the
+    correctly rounded quotient). Holds when neither a, b nor a / b is subnormal, infinite
+    or NaN, and a may be 0; callers keep to that range."""
+    q = a * recip_b
+    r = _fma(-q, b, a)
+    return _fma(r, recip_b, q)
 
 
 # --- sizing ---------------------------------------------------------------------------------
@@ -145,9 +205,13 @@ def size_fleet_nb(equity, free_cash, mode, param, max_qty, max_notional,
     products that under- or overflow (price x multiplier, |price - stop| x multiplier,
     ATR x multiplier).
 
-    The rows run through one branch-free, vectorised loop (`_size_row`); the rare row whose
-    size on the step breaks a cap is finished afterwards by `_finish_pending_rows`. An
-    int8 `mode` array reads fewer bytes than int64.
+    The common case (valid amounts in a wide range, a step with at most 17 decimals) runs
+    in blocks through two branch-free, vectorised loops: `_common_target` (raw size, caps)
+    and `_common_finish` (the step, the status), with each division by a per-call constant
+    done exactly by `_div_exact`. Any other row, and the rare row whose size on the step
+    breaks a cap, is marked and sized afterwards by the general row `_size_row` (and
+    `_finish_pending_rows`), which the parallel twin uses for every row. An int8 `mode`
+    array reads fewer bytes than int64.
     """
     n = equity.shape[0]
     qty = np.empty(n, dtype=np.float64)
@@ -158,11 +222,30 @@ def size_fleet_nb(equity, free_cash, mode, param, max_qty, max_notional,
         qty[:] = 0.0
         status[:] = fail
         return qty, status
+    _prefer_512_bit_vectors()
+    cost_per_unit = unit_value * (1.0 + taker)
+    common = (scale > 0.0 and _in_common_range(unit_value)
+              and _in_common_range(cost_per_unit) and _in_common_range(qty_step)
+              and _in_common_range(scale))
     pending = 0
-    for i in range(n):
-        pending += _size_row(i, equity, free_cash, mode, param, max_qty, max_notional, qty,
-                             status, price, qty_step, min_qty, min_notional, multiplier,
-                             unit_value, taker, scale, ff_den, vt_den)
+    if common:
+        flagged = _size_common_rows(equity, free_cash, mode, param, max_qty, max_notional,
+                                    qty, status, price, qty_step, min_qty, min_notional,
+                                    multiplier, unit_value, taker, scale, ff_den, vt_den)
+        for block in range(flagged.shape[0]):
+            if not flagged[block]:
+                continue
+            for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n)):
+                if status[i] == _RECHECK:
+                    pending += _size_row(i, equity, free_cash, mode, param, max_qty,
+                                         max_notional, qty, status, price, qty_step, min_qty,
+                                         min_notional, multiplier, unit_value, taker, scale,
+                                         ff_den, vt_den)
+    else:
+        for i in range(n):
+            pending += _size_row(i, equity, free_cash, mode, param, max_qty, max_notional,
+                                 qty, status, price, qty_step, min_qty, min_notional,
+                                 multiplier, unit_value, taker, scale, ff_den, vt_den)
     if pending:
         _finish_pending_rows(max_qty, max_notional, free_cash, qty, status, price,
                              qty_step, min_qty, min_notional, multiplier, taker, scale)
@@ -196,6 +279,147 @@ def size_fleet_parallel_nb(equity, free_cash, mode, param, max_qty, max_notional
         _finish_pending_rows(max_qty, max_notional, free_cash, qty, status, price,
                              qty_step, min_qty, min_notional, multiplier, taker, scale)
     return qty, status
+
+
+@njit(inline="always", error_model="numpy")
+def _in_common_range(x):
+    return (x >= _COMMON_LO) & (x <= _COMMON_HI)
+
+
+@njit(inline="always", error_model="numpy")
+def _size_common_rows(equity, free_cash, mode, param, max_qty, max_notional, qty, status,
+                      price, qty_step, min_qty, min_notional, multiplier, unit_value, taker,
+                      scale, ff_den, vt_den):
+    """The common-case pass of `size_fleet_nb` over all rows, block by block; returns one
+    flag per block, True when it left rows of that block with status _RECHECK. Needs
+    scale > 0 and unit value, cost per unit, step and scale in the common range."""
+    n = equity.shape[0]
+    cost_per_unit = unit_value * (1.0 + taker)
+    ff_ok = ff_den == ff_den and _in_common_range(ff_den)
+    vt_ok = vt_den == vt_den and _in_common_range(vt_den)
+    # rows of a mode beyond this are rechecked (their stop or ATR is invalid or extreme)
+    mode_limit = _VOLATILITY_TARGET if (ff_ok and vt_ok) else _ALL_CASH
+    ffd = ff_den if ff_ok else 1.0
+    vtd = vt_den if vt_ok else 1.0
+    step_digits = np.floor(qty_step * scale + 0.5)   # the step in units of its last decimal
+    rec = (1.0 / unit_value, 1.0 / cost_per_unit, 1.0 / ffd, 1.0 / vtd)
+    target = np.empty(_BLOCK, dtype=np.float64)
+    code = np.empty(_BLOCK, dtype=np.int8)
+    flagged = np.zeros((n + _BLOCK - 1) // _BLOCK, dtype=np.bool_)
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        eq_b, cash_b, mode_b = equity[start:stop], free_cash[start:stop], mode[start:stop]
+        param_b, cap_qty_b = param[start:stop], max_qty[start:stop]
+        cap_notional_b = max_notional[start:stop]
+        for j in range(stop - start):
+            _common_target(j, eq_b, cash_b, mode_b, param_b, cap_qty_b, cap_notional_b,
+                           target, code, unit_value, cost_per_unit, ffd, vtd, rec, scale,
+                           mode_limit)
+        qty_b, status_b = qty[start:stop], status[start:stop]
+        recheck = False
+        for j in range(stop - start):
+            recheck |= _common_finish(j, cash_b, cap_qty_b, cap_notional_b, qty_b, status_b,
+                                      target, code, price, qty_step, min_qty, min_notional,
+                                      multiplier, 1.0 + taker, 1.0 / qty_step, scale,
+                                      1.0 / scale, step_digits)
+        flagged[start // _BLOCK] = recheck
+    return flagged
+
+
+@njit(inline="always", error_model="numpy")
+def _common_target(j, equity, free_cash, mode, param, max_qty, max_notional, target, code,
+                   unit_value, cost_per_unit, ff_den, vt_den, rec, scale, mode_limit):
+    """Steps 1-2 of `size_fleet_nb` for row j of a block, as `_size_row` computes them:
+    target[j] = the capped size, code[j] = the cap that won, or _RECHECK when the row is
+    not in the common case (any invalid or extreme amount, an overflowing size)."""
+    r_unit_value, r_cost_per_unit, r_ff_den, r_vt_den = rec
+    m = mode[j]
+    p = param[j]
+    cash = free_cash[j]
+    eq = equity[j]
+    cap_qty = max_qty[j]
+    cap_notional = max_notional[j]
+
+    # raw size: FIXED_QUANTITY is param itself, ALL_CASH the cash cap (the same quotient)
+    eqp = eq * p
+    pct = _div_exact(eqp, 100.0, 0.01)   # 0.01 == 1.0 / 100.0, correctly rounded
+    num = p
+    num = pct if m == _PERCENT_EQUITY else num
+    num = eqp if m >= _FIXED_FRACTIONAL else num
+    den = unit_value
+    rden = r_unit_value
+    den = ff_den if m == _FIXED_FRACTIONAL else den
+    rden = r_ff_den if m == _FIXED_FRACTIONAL else rden
+    den = vt_den if m == _VOLATILITY_TARGET else den
+    rden = r_vt_den if m == _VOLATILITY_TARGET else rden
+    raw = _div_exact(num, den, rden)
+    no_notional_cap = cap_notional == np.inf
+    notional_cap = _div_exact(cap_notional, unit_value, r_unit_value)
+    notional_cap = np.inf if no_notional_cap else notional_cap
+    cash_cap = _div_exact(cash, cost_per_unit, r_cost_per_unit)
+    raw = cash_cap if m == _ALL_CASH else raw
+    raw = p if m == _FIXED_QUANTITY else raw
+
+    capped = cap_qty < raw
+    size = cap_qty if capped else raw
+    won = _I8_CAPPED_MAX_QTY if capped else _I8_OK
+    capped = notional_cap < size
+    size = notional_cap if capped else size
+    won = _I8_CAPPED_MAX_NOTIONAL if capped else won
+    capped = cash_cap < size
+    size = cash_cap if capped else size
+    won = _I8_CAPPED_CASH if capped else won
+
+    # the common case: every amount the row uses in [_COMMON_LO, _COMMON_HI] (+inf caps
+    # allowed); a NaN anywhere makes `total` NaN, so the min may skip NaNs
+    p_ = 1.0 if m == _ALL_CASH else p
+    eq_ = eq if (m == _PERCENT_EQUITY) | (m >= _FIXED_FRACTIONAL) else 1.0
+    cap_qty_ = 1.0 if cap_qty == np.inf else cap_qty
+    cap_notional_ = 1.0 if no_notional_cap else cap_notional
+    low = p_ if p_ < eq_ else eq_
+    low2 = cash if cash < cap_qty_ else cap_qty_
+    low = low if low < low2 else low2
+    low = low if low < cap_notional_ else cap_notional_
+    total = ((p_ + eq_) + (cash + cap_qty_)) + cap_notional_
+    common = (low >= _COMMON_LO) & (total <= _COMMON_HI)
+    common &= (m >= 0) & (m <= mode_limit)
+    common &= size * scale < _COMMON_GRID_UNITS
+    target[j] = size
+    code[j] = won if common else _I8_RECHECK
+
+
+@njit(inline="always", error_model="numpy")
+def _common_finish(j, free_cash, max_qty, max_notional, qty, status, target, code, price,
+                   qty_step, min_qty, min_notional, multiplier, taker1, r_qty_step, scale,
+                   r_scale, step_digits):
+    """Steps 3-4 of `size_fleet_nb` for row j of a block after `_common_target`: the size
+    on the step (floor_units_nb; then units x step written with the step's decimals, which
+    is (units x step_digits) / scale exactly below _COMMON_GRID_UNITS) and the status.
+    Returns True when the row is left _RECHECK (not common, or its size on the step broke
+    a cap)."""
+    size = target[j]
+    won = code[j]
+    cash = free_cash[j]
+    cap_qty = max_qty[j]
+    cap_notional = max_notional[j]
+    units = _div_exact(size, qty_step, r_qty_step)
+    nearest = np.floor(units + 0.5)
+    near = abs(units - nearest) <= _GRID_EPS + _GRID_REL_EPS * units
+    units = nearest if near else np.floor(units)
+    q = _div_exact(units * step_digits, scale, r_scale)
+    notional = q * price * multiplier
+    breaks = (units > 0.0) & ((q > cap_qty) | (notional > cap_notional)
+                              | (notional * taker1 > cash))
+    small_q = (q <= 0.0) | (q < min_qty)
+    below = small_q | (notional < min_notional)
+    reason = _I8_BELOW_MIN_QTY if small_q else _I8_BELOW_MIN_NOTIONAL
+    reason = _I8_INSUFFICIENT_CASH if won == _I8_CAPPED_CASH else reason
+    st = reason if below else won
+    recheck = breaks | (won == _I8_RECHECK)
+    st = _I8_RECHECK if recheck else st
+    qty[j] = 0.0 if below else q
+    status[j] = st
+    return recheck
 
 
 @njit(inline="always", error_model="numpy")

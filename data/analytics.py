@@ -9,8 +9,10 @@
 Aggregates over round trips and fills, the equity curves and the latency quantiles are
 DuckDB SQL (`data.analytics_sql`), run through the Store API. The statistics that walk a
 curve in order (drawdown depth and duration, return moments) are one Numba pass over
-all curves at once (`curve_stats_nb`); the time in the market, a union of intervals, is
-one Numba pass over them in order of start (`data.analytics_kernels`).
+all curves at once (`curve_stats_nb`). The round trips are fetched once per analysis,
+only the columns the grouping needs: the time in the market, a union of intervals, is
+one Numba pass over them in order of start, and the realised-P&L curves of strategies
+and symbols one pass placing each on the run's grid (`data.analytics_kernels`).
 
 A finished run is read from its summary (`data.analytics_summary`), written by
 `Store.end_run` from this module's `summarize`: the same figures, from a few hundred rows,
@@ -92,7 +94,7 @@ import numpy as np
 
 from data import analytics_sql as sql
 from data import analytics_summary as summaries
-from data.analytics_kernels import CurveStatus, covered_ns, curve_stats_nb
+from data.analytics_kernels import CurveStatus, covered_ns, curve_stats_nb, grid_steps_nb
 from data.analytics_summary import CurveFigures, Measured
 from data.store import Store
 from data.store_migrate import code_version
@@ -213,9 +215,11 @@ def measure(store: Store, run_id: str, grouping: str,
         text = sql.aggregates(sources)
         cols = store.query(text, _params(text, run=run_id, start=start, end=end))
         keys = [str(k) for k in cols["key"].tolist()]          # as in SQL ('' not None)
-        cols["exposed_ns"] = _exposure(store, run_id, sources, keys, start, end)
+        trips = _trade_rows(store, run_id, sources, keys, coded=grouping != "run",
+                            net=grouping in _PNL_CURVES)
+        cols["exposed_ns"] = _exposure(trips, cols.pop("open_from"), len(keys), start, end)
         aggs = _by_key(cols)
-        curves = _curves(store, run_id, grouping, sources)
+        curves = _curves(store, run_id, grouping, sources, (keys, trips))
     span = (end - start) if start is not None else 0
     return Measured(span, aggs, _curve_stats(curves))
 
@@ -323,52 +327,90 @@ def _sources(store: Store, run_id: str, grouping: str) -> Iterator[str]:
         store.rows(f"DROP TABLE IF EXISTS {table}")
 
 
-def _exposure(store: Store, run_id: str, sources: str, keys: list[str],
-              start: int | None, end: int | None) -> np.ndarray:
-    """Per key of `keys`, the time in [start, end] with a position of it open (ns)."""
+@dataclass(frozen=True, slots=True)
+class _Trips:
+    """The run's round trips (analytics_sql.TRADE_ROWS), fetched once per analysis: key
+    code, entry and exit time (NULL: the int64 minimum and maximum) and net P&L."""
+
+    code: np.ndarray
+    entry: np.ndarray
+    exit: np.ndarray
+    net: np.ndarray
+
+
+_PNL_CURVES = ("strategy", "symbol")      # curves of realised P&L on the run's grid
+_NEVER = np.iinfo(np.int64).max            # a NULL exit: after every time
+_EVER = np.iinfo(np.int64).min             # a NULL entry: before every time
+
+
+def _trade_rows(store: Store, run_id: str, sources: str, keys: list[str], *,
+                coded: bool = True, net: bool = True) -> _Trips:
+    """The round trips of `keys` (see _Trips); not `coded`: one key, every code 0; without
+    `net`, net P&L is not read (empty)."""
     if not keys:
-        return np.zeros(0, dtype=np.int64)
-    text = sql.exposure(sources)
-    iv = store.query(text, _params(text, run=run_id, start=start, end=end, keys=keys))
-    return covered_ns(np.ma.getdata(iv["code"]), np.ma.getdata(iv["s"]),
-                      np.ma.getdata(iv["e"]), len(keys))
+        empty = np.zeros(0, dtype=np.int64)
+        return _Trips(empty, empty, empty, np.zeros(0, dtype=np.float64))
+    text = sql.trade_rows(sources, coded=coded, net=net)
+    cols = store.query(text, _params(text, run=run_id, keys=keys))
+    entry = _filled(cols["entry_ts_ns"], np.int64, _EVER)
+    code = (np.ascontiguousarray(np.ma.getdata(cols["code"]), dtype=np.int64) if coded
+            else np.zeros(len(entry), dtype=np.int64))
+    return _Trips(code, entry, _filled(cols["exit_ts_ns"], np.int64, _NEVER),
+                  _filled(cols["net"], np.float64, np.nan) if net
+                  else np.zeros(0, dtype=np.float64))
 
 
-def _curves(store: Store, run_id: str, grouping: str, sources: str) -> list[EquityCurve]:
-    if grouping in ("strategy", "symbol"):
-        return _group_curves(store, run_id, grouping, sources)
+def _filled(column: np.ndarray, dtype: type, missing: Any) -> np.ndarray:
+    """`column` as a contiguous array of `dtype`, NULLs (masked) as `missing`."""
+    if isinstance(column, np.ma.MaskedArray):
+        column = np.ma.filled(column.astype(dtype), missing)
+    return np.ascontiguousarray(column, dtype=dtype)
+
+
+def _exposure(trips: _Trips, open_from: np.ndarray, n_keys: int, start: int | None,
+              end: int | None) -> np.ndarray:
+    """Per key, the time in [start, end] with a position of it open (ns): the round trips
+    over [entry, exit) and, from `open_from` (analytics_sql.AGGREGATES; masked: none),
+    the positions still open at the end, clipped to the span."""
+    if not n_keys or start is None or end is None:
+        return np.zeros(n_keys, dtype=np.int64)
+    has_open = ~np.ma.getmaskarray(open_from)
+    open_s = np.maximum(np.ma.getdata(open_from)[has_open].astype(np.int64), start)
+    code = np.concatenate([trips.code, np.flatnonzero(has_open).astype(np.int64)])
+    s = np.concatenate([np.maximum(trips.entry, start), open_s])
+    e = np.concatenate([np.minimum(trips.exit, end), np.full(len(open_s), end, np.int64)])
+    return covered_ns(code, s, e, n_keys)
+
+
+def _curves(store: Store, run_id: str, grouping: str, sources: str,
+            fetched: tuple[list[str], _Trips] | None = None) -> list[EquityCurve]:
+    """The grouping's curves; `fetched`: the keys and round trips when already read."""
+    if grouping in _PNL_CURVES:
+        return _group_curves(store, run_id, grouping, sources, fetched)
     text = sql.RUN_CURVE if grouping == "run" else sql.ACCOUNT_CURVES
     cols = store.query(text, _params(text, run=run_id))
     return [EquityCurve(grouping, key, ts, equity)
             for key, ts, equity in _segments(cols["key"], cols["ts_ns"], cols["equity"])]
 
 
-def _group_curves(store: Store, run_id: str, grouping: str, sources: str
-                  ) -> list[EquityCurve]:
-    """Base + cumulative net P&L on the run's grid (see analytics_sql.GROUP_TRADES)."""
+def _group_curves(store: Store, run_id: str, grouping: str, sources: str,
+                  fetched: tuple[list[str], _Trips] | None) -> list[EquityCurve]:
+    """Base + cumulative net P&L on the run's grid (see analytics_sql.GRID), for each key
+    with round trips."""
     grid_cols = store.query(sql.GRID, {"run": run_id})
-    grid = np.asarray(grid_cols["ts_ns"], dtype=np.int64)
+    grid = np.ascontiguousarray(np.ma.getdata(grid_cols["ts_ns"]), dtype=np.int64)
     if not len(grid):
         return []
     base = float(grid_cols["base"][0])
-    text = sql.group_keys(sources)
-    keys = [str(k) for k in store.query(text, _params(text, run=run_id))["key"].tolist()]
-    if not keys:
-        return []
-    text = sql.group_trades(sources)
-    cols = store.query(text, _params(text, run=run_id, keys=keys))
-    code = np.ma.getdata(cols["code"]).astype(np.int64)
-    exits = np.ma.filled(np.ma.asarray(cols["exit_ts_ns"]).astype(np.int64), _NEVER)
-    net = np.ma.filled(np.ma.asarray(cols["net"]).astype(np.float64), np.nan)
-    at = np.searchsorted(grid, exits, side="left")       # first grid time >= the exit
-    on_grid = at < len(grid)
-    steps = np.bincount(code[on_grid] * len(grid) + at[on_grid], weights=net[on_grid],
-                        minlength=len(keys) * len(grid)).reshape(len(keys), len(grid))
+    if fetched is None:
+        text = sql.group_keys(sources)
+        keys = [str(k) for k in store.query(text, _params(text, run=run_id))["key"].tolist()]
+        fetched = keys, _trade_rows(store, run_id, sources, keys)
+    keys, trips = fetched
+    steps = grid_steps_nb(trips.code, trips.exit, trips.net, grid, len(keys))
+    traded = np.bincount(trips.code, minlength=len(keys)) > 0
     return [EquityCurve(grouping, _key(key), grid, base + np.cumsum(step))
-            for key, step in zip(keys, steps, strict=True)]
-
-
-_NEVER = np.iinfo(np.int64).max            # a NULL exit: after every grid time
+            for key, step, has in zip(keys, steps, traded, strict=True) if has]
 
 
 def _segments(keys: np.ndarray, ts: np.ndarray, values: np.ndarray

@@ -10,7 +10,8 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
-__all__ = ["CurveStatus", "covered_ns", "curve_stats_nb", "union_length_nb"]
+__all__ = ["CurveStatus", "covered_ns", "curve_stats_nb", "grid_steps_nb",
+           "union_length_nb"]
 
 
 class CurveStatus(IntEnum):
@@ -96,6 +97,27 @@ def curve_stats_nb(offsets: np.ndarray, ts_ns: np.ndarray, equity: np.ndarray
         if m >= 2:
             std_r[k] = math.sqrt(squares / (m - 1))
     return mean_r, std_r, down_r, max_dd, dd_ns, status
+
+
+@njit(cache=True)
+def grid_steps_nb(code: np.ndarray, at_ns: np.ndarray, value: np.ndarray,
+                  grid_ns: np.ndarray, n_keys: int) -> np.ndarray:
+    """Per key and grid time, the sum of the values of that key placed at that time.
+
+    Row i (key `code[i]`, 0 <= code < n_keys) is placed at the first time of `grid_ns`
+    (int64, ascending) at or after `at_ns[i]`; rows after the last grid time are left out.
+    Returns float64 (n_keys, len(grid_ns)), each cell summed in row order (as
+    numpy.bincount with weights does). Never raises for codes in range.
+
+    Reference: `reference_grid_steps` in tests/unit/data/test_analytics_kernels.py.
+    """
+    n_grid = len(grid_ns)
+    out = np.zeros((n_keys, n_grid), dtype=np.float64)
+    for i in range(len(code)):
+        j = np.searchsorted(grid_ns, at_ns[i], side="left")
+        if j < n_grid:
+            out[code[i], j] += value[i]
+    return out
 
 
 # --- intervals -------------------------------------------------------------------------

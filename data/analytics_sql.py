@@ -144,8 +144,10 @@ SELECT min(lo), max(hi) FROM (
     UNION ALL SELECT min(entry_ts_ns), max(exit_ts_ns) FROM trades WHERE run_id = $run
     UNION ALL SELECT min(ts_ns), max(ts_ns) FROM positions WHERE run_id = $run)"""
 
-# One row per key: round-trip statistics, fills and notional. Time with a position open
-# is EXPOSURE's, apart.
+# One row per key: round-trip statistics, fills and notional, and `open_from`, the earliest
+# time a position of the key still open at the end opened (NULL: none is; a NULL time is
+# the int64 minimum): such positions are all open until the span ends, so their union is
+# that one interval. Time with a position open is measured apart (TRADE_ROWS).
 AGGREGATES = """
 WITH {sources},
 ts AS (
@@ -159,27 +161,31 @@ fa AS (
     SELECT key, count(*) AS fills, coalesce(sum(fee), 0) AS fill_fees,
            coalesce(sum(abs(quantity) * price * coalesce(i.multiplier, 1)), 0) AS notional
     FROM f LEFT JOIN instruments i USING (symbol) GROUP BY key),
-keys AS (SELECT key FROM ts UNION SELECT key FROM fa UNION SELECT key FROM o)
+oa AS (SELECT key, min(coalesce(ts_ns, -9223372036854775808)) AS open_from
+       FROM o GROUP BY key),
+keys AS (SELECT key FROM ts UNION SELECT key FROM fa UNION SELECT key FROM oa)
 SELECT key, coalesce(trades, 0) AS trades, coalesce(wins, 0) AS wins,
        coalesce(losses, 0) AS losses, coalesce(gross_pnl, 0) AS gross_pnl,
        coalesce(fees, 0) AS fees, coalesce(win_sum, 0) AS win_sum,
        coalesce(loss_sum, 0) AS loss_sum, coalesce(fills, 0) AS fills,
-       coalesce(fill_fees, 0) AS fill_fees, coalesce(notional, 0) AS notional
-FROM keys LEFT JOIN ts USING (key) LEFT JOIN fa USING (key)
+       coalesce(fill_fees, 0) AS fill_fees, coalesce(notional, 0) AS notional, open_from
+FROM keys LEFT JOIN ts USING (key) LEFT JOIN fa USING (key) LEFT JOIN oa USING (key)
 ORDER BY key"""
 
-# The intervals with a position of a key open, clipped to the run's span [$start, $end]:
-# round trips over [entry, exit), open positions to the span's end; `code` is the key's
-# index in $keys (the keys AGGREGATES found). The length of their union per key is
-# `data.analytics_kernels.covered_ns`'s: SQL would sort them once per key, in a window.
-EXPOSURE = """
+# Every round trip of the run, once per analysis, for what walks them in order in Numba
+# (data.analytics_kernels): `code` is the trip's key's index in $keys (the keys AGGREGATES
+# found), `net` its net P&L. Its [entry, exit) clipped to the run's span is an interval
+# with a position open (exposure; a NULL end is the span's), and its net P&L steps the
+# group's curve at the first grid time at or after its exit (GRID; none when NULL).
+# Fetching millions of rows is most of the cost, so only the columns a grouping needs are
+# read (`trade_rows`): no code for the run (one key), no net P&L without a P&L curve.
+TRADE_ROWS = """
 WITH {sources},
-kk AS (SELECT unnest($keys) AS key, generate_subscripts($keys, 1) - 1 AS code),
-iv AS (
-    SELECT key, greatest(entry_ts_ns, $start) AS s, least(exit_ts_ns, $end) AS e FROM t
-    UNION ALL
-    SELECT key, greatest(ts_ns, $start), $end FROM o)
-SELECT code, s, e FROM iv JOIN kk USING (key) WHERE e > s"""
+kk AS (SELECT unnest($keys) AS key, (generate_subscripts($keys, 1) - 1)::INTEGER AS code)
+SELECT code, entry_ts_ns, exit_ts_ns{net} FROM t JOIN kk USING (key)"""
+RUN_TRADE_ROWS = """
+WITH {sources}
+SELECT entry_ts_ns, exit_ts_ns{net} FROM t"""
 
 
 # Each account's equity samples, one per time: a duplicate (account, ts_ns) keeps the
@@ -210,9 +216,9 @@ SELECT account_id AS key, ts_ns, equity FROM eq ORDER BY key, ts_ns"""
 # A strategy's or symbol's curve is the run's starting equity plus the group's cumulative
 # net P&L of round trips closed by each time of the run's grid. SQL gives the pieces: the
 # grid with the starting equity (sum of the accounts' first samples), the group keys in
-# order, and each round trip's key (its index in GROUP_KEYS), exit time and net P&L;
-# data.analytics puts each at the first grid time at or after its exit (none when it
-# closed after the last one, or has no exit time) and adds them up along the grid.
+# order (GROUP_KEYS, for `equity_curves` alone) and the round trips (TRADE_ROWS);
+# data.analytics_kernels.grid_steps_nb puts each at the first grid time at or after its
+# exit and data.analytics adds them up along the grid.
 GRID = f"""
 WITH {_EQUITY}
 SELECT ts_ns, (SELECT sum(first_equity) FROM acc) AS base FROM grid ORDER BY ts_ns"""
@@ -221,26 +227,20 @@ GROUP_KEYS = """
 WITH {sources}
 SELECT DISTINCT key FROM t ORDER BY key"""
 
-GROUP_TRADES = """
-WITH {sources},
-kk AS (SELECT unnest($keys) AS key, generate_subscripts($keys, 1) - 1 AS code)
-SELECT code, exit_ts_ns, gross - fees AS net FROM t JOIN kk USING (key)"""
-
 
 def group_keys(sources_sql: str) -> str:
     return GROUP_KEYS.format(sources=sources_sql)
 
 
-def group_trades(sources_sql: str) -> str:
-    return GROUP_TRADES.format(sources=sources_sql)
+def trade_rows(sources_sql: str, *, coded: bool = True, net: bool = True) -> str:
+    """TRADE_ROWS: with `code` unless not `coded` (one key: every row's code is 0), with
+    `net` when asked."""
+    text = TRADE_ROWS if coded else RUN_TRADE_ROWS
+    return text.format(sources=sources_sql, net=", gross - fees AS net" if net else "")
 
 
 def aggregates(sources_sql: str) -> str:
     return AGGREGATES.format(sources=sources_sql)
-
-
-def exposure(sources_sql: str) -> str:
-    return EXPOSURE.format(sources=sources_sql)
 
 
 # Per hop: quantiles interpolated linearly between order statistics, (n - 1) q from the

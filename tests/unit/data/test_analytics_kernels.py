@@ -1,5 +1,6 @@
-"""The interval-union kernel against a plain-Python reference, on hand cases and random
-intervals (hypothesis), ties, empty and nested intervals included."""
+"""The interval-union and grid-step kernels against plain-Python references, on hand cases
+and random inputs (hypothesis): ties, empty and nested intervals, times before, on and
+after the grid, NaN values included."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.analytics_kernels import covered_ns, union_length_nb
+from data.analytics_kernels import covered_ns, grid_steps_nb, union_length_nb
 
 
 def reference_union_length(code: list[int], start: list[int], end: list[int],
@@ -60,3 +61,48 @@ def test_the_kernel_matches_the_plain_python_reference(rows):
     got = covered_ns(np.array(code, dtype=np.int64), np.array(start, dtype=np.int64),
                      np.array(end, dtype=np.int64), 4)
     assert got.tolist() == reference_union_length(code, start, end, 4)
+
+
+def reference_grid_steps(code: list[int], at: list[int], value: list[float],
+                         grid: list[int], n_keys: int) -> list[list[float]]:
+    """Plain Python: each row's value added, in row order, at the first grid time at or
+    after its time; rows after the last grid time left out."""
+    out = [[0.0] * len(grid) for _ in range(n_keys)]
+    for c, t, v in zip(code, at, value, strict=True):
+        later = [j for j, g in enumerate(grid) if g >= t]
+        if later:
+            out[c][later[0]] += v
+    return out
+
+
+def test_steps_land_on_the_first_grid_time_at_or_after_and_none_after_the_grid():
+    grid = np.array([10, 20, 30], dtype=np.int64)
+    code = np.array([0, 0, 1, 1, 0], dtype=np.int64)
+    at = np.array([5, 10, 11, 30, 31], dtype=np.int64)       # before, on, between, last, after
+    value = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    got = grid_steps_nb(code, at, value, grid, 3)
+    assert got.tolist() == [[3.0, 0.0, 0.0], [0.0, 4.0, 8.0], [0.0, 0.0, 0.0]]
+
+
+def test_steps_on_an_empty_grid_or_without_rows_are_empty_or_zero():
+    none = np.zeros(0, dtype=np.int64)
+    assert grid_steps_nb(none, none, np.zeros(0), np.array([1, 2]), 2).tolist() == [[0.0] * 2] * 2
+    assert grid_steps_nb(np.array([0]), np.array([1]), np.array([1.0]), none, 1).shape == (1, 0)
+
+
+steps = st.lists(st.tuples(st.integers(0, 2), st.integers(-5, 60),
+                           st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")))),
+                 max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps, st.lists(st.integers(0, 50), max_size=12, unique=True))
+def test_the_grid_steps_kernel_matches_the_plain_python_reference(rows, grid):
+    grid = sorted(grid)
+    code = [c for c, _, _ in rows]
+    at = [t for _, t, _ in rows]
+    value = [v for _, _, v in rows]
+    got = grid_steps_nb(np.array(code, dtype=np.int64), np.array(at, dtype=np.int64),
+                        np.array(value, dtype=np.float64), np.array(grid, dtype=np.int64), 3)
+    np.testing.assert_array_equal(got, np.array(reference_grid_steps(code, at, value, grid, 3),
+                                                dtype=np.float64).reshape(3, len(grid)))

@@ -23,7 +23,6 @@ trade and risk event, and one equity sample per bar, so `phalanx analytics` and
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from actors.journal import Journal, both
 from engine.account import Account, AccountConfig, check_fleet_exits
 from engine.broker import Credentials
 from engine.clock import NANOS_PER_SECOND, SimClock
-from engine.errors import ConfigError
+from engine.errors import ConfigError, config_number
 from engine.exits import ExitConfig, PlainExitPolicy
 from engine.instruments import FeeSchedule, Instrument
 from engine.messages import (
@@ -93,23 +92,15 @@ class BacktestConfig:
             raise ConfigError("fill", f"{self.fill!r} is not one of "
                                       f"{[f.value for f in FillAt]}") from None
         for key in ("cash", "lot_size"):
-            _number(key, getattr(self, key), low=0.0, strict=True)
+            config_number(key, getattr(self, key), above=0.0)
         for key in ("fee_bps", "slippage_bps"):
-            _number(key, getattr(self, key), low=0.0, strict=False)
+            config_number(key, getattr(self, key), minimum=0.0)
         if not isinstance(self.bar_seconds, int) or self.bar_seconds < 1:
             raise ConfigError("bar_seconds", f"{self.bar_seconds!r} must be an integer >= 1")
         for key, cls in (("sizing", SizingConfig), ("exits", ExitConfig),
                          ("risk", RiskConfig)):
             if not isinstance(getattr(self, key), cls):
                 raise ConfigError(key, f"must be a {cls.__name__}")
-
-
-def _number(key: str, value: object, *, low: float, strict: bool) -> None:
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-          and math.isfinite(value) and (value > low if strict else value >= low))
-    if not ok:
-        raise ConfigError(key, f"{value!r} must be a finite number {'>' if strict else '>='}"
-                               f" {low:g}")
 
 
 @dataclass(slots=True)

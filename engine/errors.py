@@ -8,6 +8,8 @@ that cannot even produce a result.
 
 from __future__ import annotations
 
+import math
+
 
 class PhalanxError(Exception):
     """Base of every error Phalanx raises on purpose."""
@@ -39,6 +41,20 @@ class ConfigError(PhalanxError, ValueError):
         self.source = source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}{key}: {reason}")
+
+
+def config_number(key: str, value: object, *, minimum: float | None = None,
+                  above: float | None = None) -> float:
+    """`value` as a float, or ConfigError naming `key` when it is not a finite number
+    (bools excluded), is below `minimum` or is not above `above`."""
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not math.isfinite(value)):
+        raise ConfigError(key, f"must be a finite number, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(key, f"must be >= {minimum:g}, not {value!r}")
+    if above is not None and value <= above:
+        raise ConfigError(key, f"must be > {above:g}, not {value!r}")
+    return float(value)
 
 
 class InvalidStateTransition(PhalanxError):

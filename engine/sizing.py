@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from engine.enums import DenyReason
-from engine.errors import ConfigError
+from engine.errors import ConfigError, config_number
 from engine.instruments import Instrument
 
 
@@ -42,19 +42,13 @@ class SizingConfig:
                               f"{[m.value for m in SizingMode]}") from None
         object.__setattr__(self, "mode", mode)
         if mode is SizingMode.FIXED_QUANTITY:
-            _positive("sizing.quantity", self.quantity)
+            config_number("sizing.quantity", self.quantity, above=0.0)
         elif mode is SizingMode.FIXED_NOTIONAL:
-            _positive("sizing.notional", self.notional)
+            config_number("sizing.notional", self.notional, above=0.0)
         elif mode is SizingMode.PERCENT_EQUITY:
-            _positive("sizing.percent", self.percent)
+            config_number("sizing.percent", self.percent, above=0.0)
             if self.percent > 100:
                 raise ConfigError("sizing.percent", f"{self.percent} is above 100")
-
-
-def _positive(key: str, value: object) -> None:
-    if (not isinstance(value, (int, float)) or isinstance(value, bool)
-            or not math.isfinite(value) or value <= 0):
-        raise ConfigError(key, f"{value!r} must be a finite number > 0 for this sizing mode")
 
 
 def size_order(cfg: SizingConfig, instrument: Instrument, price: float, equity: float,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,7 +31,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from engine.errors import ConfigError, InvalidInput
+from engine.errors import ConfigError, InvalidInput, config_number
 from engine.instruments import Instrument
 from strategies import kernels as k
 from strategies.config import StrategyConfig, config_from_params
@@ -58,32 +57,21 @@ class FastSettings:
     fee_bps: float = 0.0           # taker fee in basis points of notional
 
     def __post_init__(self) -> None:
-        _finite("cash", self.cash, above=0.0)
+        config_number("cash", self.cash, above=0.0)
         if self.fill not in _FILL_MODES:
             raise ConfigError("fill", f"must be one of {', '.join(_FILL_MODES)}, "
                                       f"not {self.fill!r}")
         if self.sizing not in _SIZINGS:
             raise ConfigError("sizing", f"must be one of {', '.join(_SIZINGS)}, "
                                         f"not {self.sizing!r}")
-        _finite("quantity", self.quantity, minimum=0.0)
+        config_number("quantity", self.quantity, minimum=0.0)
         if self.sizing == "fixed" and self.quantity <= 0:
             raise ConfigError("quantity", f"must be > 0 with fixed sizing, not {self.quantity!r}")
-        _finite("qty_step", self.qty_step, above=0.0)
+        config_number("qty_step", self.qty_step, above=0.0)
         if _step_decimals(self.qty_step) > _MAX_STEP_DECIMALS:
             raise ConfigError("qty_step", f"{self.qty_step!r} has more than "
                                           f"{_MAX_STEP_DECIMALS} decimals")
-        _finite("fee_bps", self.fee_bps, minimum=0.0)
-
-
-def _finite(key: str, value: object, *, minimum: float | None = None,
-            above: float | None = None) -> None:
-    if (not isinstance(value, (int, float)) or isinstance(value, bool)
-            or not math.isfinite(value)):
-        raise ConfigError(key, f"must be a finite number, not {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(key, f"must be >= {minimum}, not {value!r}")
-    if above is not None and value <= above:
-        raise ConfigError(key, f"must be > {above}, not {value!r}")
+        config_number("fee_bps", self.fee_bps, minimum=0.0)
 
 
 def _step_decimals(step: float) -> int:

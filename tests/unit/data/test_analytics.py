@@ -544,10 +544,10 @@ def random_run(rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
                         "ns": rng.lognormal(10, 1, 30_000).astype(np.int64)}}
 
 
-@pytest.fixture(scope="module")
-def big(tmp_path_factory):
+def write_random_run(path, *, end: bool) -> dict:
+    """The large random run "big" written to a new store at `path` (ended, so it gets its
+    summary, when `end`); returns its columns, with the truths the tests check against."""
     cols = random_run(np.random.default_rng(20240601))
-    path = tmp_path_factory.mktemp("big") / "phalanx.duckdb"
     with Store.open(path) as store:
         run = store.begin_run("backtest", None, run_id="big")
         store.insert("instruments", {"symbol": np.array(["S4"], dtype=object),
@@ -555,6 +555,15 @@ def big(tmp_path_factory):
         store.insert_batches((t, {"run_id": run, **{k: v for k, v in c.items()
                                                     if k != "truth"}})
                              for t, c in cols.items())
+        if end:
+            store.end_run(run)
+    return cols
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    path = tmp_path_factory.mktemp("big") / "phalanx.duckdb"
+    cols = write_random_run(path, end=False)
     store = Store.open(path, read_only=True)
     yield store, cols
     store.close()

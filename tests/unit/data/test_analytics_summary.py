@@ -19,7 +19,7 @@ from tests.unit.data.test_analytics import (
     check,
     hand_events,
     numpy_expected,
-    random_run,
+    write_random_run,
 )
 
 BYS = (None, *GROUPINGS)
@@ -129,16 +129,8 @@ def test_a_v3_file_migrates_and_its_old_runs_are_measured_from_the_journal(tmp_p
 
 @pytest.fixture(scope="module")
 def big_summarised(tmp_path_factory):
-    cols = random_run(np.random.default_rng(20240601))
     path = tmp_path_factory.mktemp("bigsum") / "phalanx.duckdb"
-    with Store.open(path) as store:
-        run = store.begin_run("backtest", None, run_id="big")
-        store.insert("instruments", {"symbol": np.array(["S4"], dtype=object),
-                                     "multiplier": np.array([50.0])})
-        store.insert_batches((t, {"run_id": run, **{k: v for k, v in c.items()
-                                                    if k != "truth"}})
-                             for t, c in cols.items())
-        store.end_run(run)
+    cols = write_random_run(path, end=True)
     store = Store.open(path, read_only=True)
     yield store, cols
     store.close()

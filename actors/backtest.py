@@ -281,7 +281,7 @@ class Backtest:
         closes: list[float] = []
         ends: list[int] = []
         end, o, h, lo, c, v = -1, 0.0, 0.0, 0.0, 0.0, 0.0
-        seen = 0
+        seen, armed = 0, False
         rows = zip(ticks.ts_ns.tolist(), ticks.price.tolist(), ticks.size.tolist(),
                    strict=True)
         for i, (ts, px, size) in enumerate(rows):
@@ -290,7 +290,7 @@ class Backtest:
             account.on_quote(QuoteTick(sym, px, px, 0.0, 0.0, ts, ts))
             if account.working:
                 drive(account.sync())
-            if account.protections:
+            if armed:
                 drive(check_fleet_exits([account], self.exits, ts))
             if ts >= end:
                 if end >= 0:       # the bar before this tick is done: the strategy sees it
@@ -306,6 +306,7 @@ class Backtest:
             h, lo, c, v = max(h, px), min(lo, px), px, v + size
             if len(account.events) != seen:
                 seen = len(account.events)
+                armed = any(p.armed for p in account.protections.values())
                 self._snapshot(len(closes))
             if progress is not None and (i + 1) % every == 0:
                 progress((i + 1) / n)
@@ -352,9 +353,12 @@ class Backtest:
         r.denials = [e for e in events if isinstance(e, OrderDenied)]
         r.cash, r.position, r.fees = pf.cash, pf.quantity(self.symbol), pf.fees()
         r.final_value = pf.equity()
-        r.equity = self._equity(closes)
+        cols = self._columns(closes)
+        r.equity = cols["equity"]
         if self.journal is not None and len(closes):
-            self._write_equity(closes, ends)
+            self.journal.writer.append("equity", {
+                "account_id": np.full(len(closes), ACCOUNT, dtype=object),
+                "ts_ns": np.asarray(ends, dtype=np.int64), **cols})
         stuck = [o for o in self.account.orders.values() if not o.is_terminal]
         if stuck:
             raise RuntimeError(f"orders not terminal after the run: "
@@ -371,16 +375,6 @@ class Backtest:
         return {"equity": cash + qty * closes * mult, "cash": cash,
                 "realized_pnl": realized, "unrealized_pnl": qty * (closes - avg) * mult,
                 "fees": fees}
-
-    def _equity(self, closes: np.ndarray) -> np.ndarray:
-        return self._columns(closes)["equity"] if len(closes) else np.zeros(0)
-
-    def _write_equity(self, closes: np.ndarray, ends: np.ndarray) -> None:
-        cols = self._columns(closes)
-        n = len(closes)
-        self.journal.writer.append("equity", {  # type: ignore[union-attr]
-            "account_id": np.full(n, ACCOUNT, dtype=object),
-            "ts_ns": np.asarray(ends, dtype=np.int64), **cols})
 
 
 def run_backtest(data: BarSeries | TickSeries, cfg: BacktestConfig,

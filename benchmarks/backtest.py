@@ -28,29 +28,15 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fast import DEFAULT_DATA, run_fast_bench
+from benchmarks.fast import DEFAULT_DATA, run_fast_bench, timed
 
 FAST, SLOW = 10, 30
 TARGETS = {"event_vs_backtrader": 20.0, "fast_vs_vectorbt": 5.0}
-
-
-def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float, Any]:
-    """(cold s, best warm s, median warm s, last result)."""
-    t = time.perf_counter()
-    out = fn()
-    cold = time.perf_counter() - t
-    warm = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        warm.append(time.perf_counter() - t)
-    return cold, min(warm), statistics.median(warm), out
 
 
 def _require_peers() -> None:
@@ -131,8 +117,8 @@ def run_backtest_bench(path: str | Path = DEFAULT_DATA, *, repeats: int = 3,
 
     _require_peers()
     bars = len(load_data(path, "ohlcv", "BTC"))
-    e_cold, e_best, e_med, ours = _timed(lambda: event_backtest(path), repeats)
-    b_cold, b_best, b_med, theirs = _timed(lambda: backtrader_backtest(path), repeats)
+    e_cold, e_best, e_med, ours = timed(lambda: event_backtest(path), repeats)
+    b_cold, b_best, b_med, theirs = timed(lambda: backtrader_backtest(path), repeats)
     agree = abs(ours.final_value - theirs.final_value) <= 1e-6 * abs(theirs.final_value)
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

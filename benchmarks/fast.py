@@ -99,17 +99,18 @@ def _dispatchers() -> list[Any]:
             if hasattr(fn, "stats") and hasattr(fn.stats, "cache_hits")]
 
 
-def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:
-    """(cold seconds, best warm seconds, median warm seconds)."""
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float, Any]:
+    """(cold seconds, best warm seconds, median warm seconds, the last call's result): the
+    first call is the cold one, then `repeats` timed calls."""
     t0 = time.perf_counter()
-    fn()
+    out = fn()
     cold = time.perf_counter() - t0
     samples = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        out = fn()
         samples.append(time.perf_counter() - t0)
-    return cold, min(samples), statistics.median(samples)
+    return cold, min(samples), statistics.median(samples), out
 
 
 def run_fast_bench(path: str | Path = DEFAULT_DATA, *,
@@ -119,7 +120,7 @@ def run_fast_bench(path: str | Path = DEFAULT_DATA, *,
     bars = load_bars(path)
     grid = list(grid or pairs())
     combos = len(bars["close"]) * len(grid)
-    cold, best, median = _time(lambda: fast_sweep(bars, grid), repeats)
+    cold, best, median, _ = timed(lambda: fast_sweep(bars, grid), repeats)
     from_cache = sum(sum(fn.stats.cache_hits.values()) for fn in _dispatchers()) > 0
     out: dict[str, Any] = {
         "data": Path(path).name, "bars": len(bars["close"]), "pairs": len(grid),
@@ -133,7 +134,7 @@ def run_fast_bench(path: str | Path = DEFAULT_DATA, *,
                    f"{platform.python_version()}, numba {numba.__version__}",
     }
     if peer:
-        v_cold, v_best, v_median = _time(lambda: vectorbt_sweep(bars, grid), repeats)
+        v_cold, v_best, v_median, _ = timed(lambda: vectorbt_sweep(bars, grid), repeats)
         out["vectorbt_check"] = check_against_vectorbt(bars, grid)
         out.update({
             "vectorbt_bar_combos_per_s": combos / v_best,

@@ -322,3 +322,13 @@ def test_bars_and_ticks_load_from_the_store_as_from_the_file(orcl, tmp_path):
         load_from_store(db, "MSFT")
     with pytest.raises(UnknownName, match="interval"):
         load_from_store(db, "ORCL", interval="1m")
+
+
+def test_protective_exits_fire_tick_by_tick():
+    ticks = load_data(refdata_path("20131008_trade.zip"), "lean-ticks")
+    r = run_backtest(ticks, BacktestConfig(params={"fast": "5", "slow": "20"}, fill="tick",
+                                           exits=ExitConfig(trailing_pct=0.05)))
+    exits = [t for t in r.trades if t.reason is ExitReason.TRAILING_STOP]
+    assert exits
+    for trade in exits:      # the stop trails the best price by 0.05 %: it leaves near it
+        assert trade.avg_exit < trade.avg_entry * 1.01

@@ -120,7 +120,6 @@ class Sweep:
         self.store, self.spec, self.data = store, spec, data
         self.sets = [dict(s) for s in sets]
         self.config = {**config, "path": spec.path, "sets": len(self.sets)}
-        db.ensure_tables(store)
 
     def start(self, sweep_id: str | None = None) -> tuple[str, set[int]]:
         """A new sweep (sweep_id None), or the recorded one to resume: its ID and the set

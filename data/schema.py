@@ -188,6 +188,28 @@ _V5_ORDER_AND_ACCOUNT = (
     "ALTER TABLE latency ADD COLUMN account_id VARCHAR",
 )
 
+# Parameter sweeps (data.store_sweeps): one row per sweep, one per parameter set. Files
+# that ran a sweep before v6 already have both tables (the sweep code created them on
+# first use), hence IF NOT EXISTS; the columns are the same. The metric columns are
+# data.store_sweeps.METRICS as of v6: a new metric needs a migration of its own.
+_V6_SWEEPS = (
+    """CREATE TABLE IF NOT EXISTS sweeps (
+        sweep_id VARCHAR PRIMARY KEY, started_ns BIGINT NOT NULL, ended_ns BIGINT,
+        config VARCHAR NOT NULL,               -- JSON text
+        status VARCHAR NOT NULL,               -- running | finished | incomplete | interrupted
+        sets INTEGER NOT NULL, path VARCHAR)   -- path: fast | event""",
+    """CREATE TABLE IF NOT EXISTS sweep_results (
+        sweep_id VARCHAR NOT NULL, set_index INTEGER NOT NULL,
+        params VARCHAR NOT NULL,               -- JSON text
+        status VARCHAR NOT NULL,               -- ok | failed | lost
+        error VARCHAR,
+        final_value DOUBLE, total_return DOUBLE, sharpe DOUBLE, max_drawdown DOUBLE,
+        closed_trades BIGINT, open_trades BIGINT, fills BIGINT, wins BIGINT, losses BIGINT,
+        win_rate DOUBLE, gross_profit DOUBLE, gross_loss DOUBLE, fees DOUBLE, exposure DOUBLE,
+        cash DOUBLE, position DOUBLE,
+        written_ns BIGINT NOT NULL, PRIMARY KEY (sweep_id, set_index))""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "market data: instruments, ticks, quotes, bars, imports", _V1_MARKET_DATA),
     Migration(2, "run journal: runs, signals, orders, order events, fills, trades, "
@@ -196,6 +218,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "run summaries: a finished run's analytics", _V4_SUMMARY),
     Migration(5, "seq on equity samples, account_id on latency samples",
               _V5_ORDER_AND_ACCOUNT),
+    Migration(6, "parameter sweeps and their results", _V6_SWEEPS),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -203,7 +226,9 @@ MARKET_TABLES = ("instruments", "ticks", "quotes", "bars")
 RUN_TABLES = ("signals", "orders", "order_events", "fills", "trades", "positions", "equity",
               "risk_events", "run_events", "latency")
 SUMMARY_TABLES = ("run_summaries", "run_summary_groups", "run_summary_latency")
-TABLES = ("schema_version", "imports", "runs", *MARKET_TABLES, *RUN_TABLES, *SUMMARY_TABLES)
+SWEEP_TABLES = ("sweeps", "sweep_results")
+TABLES = ("schema_version", "imports", "runs", *MARKET_TABLES, *RUN_TABLES, *SUMMARY_TABLES,
+          *SWEEP_TABLES)
 
 
 def check_migrations(migrations: tuple[Migration, ...]) -> None:

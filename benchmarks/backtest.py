@@ -18,6 +18,11 @@ The work, on the BTC one-minute file (45,031 bars):
 - the same 100 pairs as a `phalanx sweep` over a local Ray (`ray_sweep_bench`:
   sweep_wall_s, with the Ray start apart as ray_start_s).
 
+Where the event path's time goes (`event_breakdown`, to read against the 20x target): the
+best load of the file and the best run on the loaded bars, apart; the signals that traded;
+`benchmarks.signal_path`'s cost of one trading signal beside backtrader's cost of one
+order (same run); and the whole-run budget the target allows (backtrader's best / 20).
+
 Method: each figure's first call is its cold figure (imports, Numba compilation or
 cache load, Ray start); the warm figure is the best of `repeats` calls, the median beside
 it. The machine is shared, so the ratios of figures measured in the same run are the
@@ -52,11 +57,29 @@ def _require_peers() -> None:
 
 
 def event_backtest(path: str | Path) -> Any:
-    from actors.backtest import BacktestConfig, run_backtest
     from actors.backtest_data import load_data
 
-    bars = load_data(path, "ohlcv", "BTC")
+    return event_run(load_data(path, "ohlcv", "BTC"))
+
+
+def event_run(bars: Any) -> Any:
+    from actors.backtest import BacktestConfig, run_backtest
+
     return run_backtest(bars, BacktestConfig(params={"fast": FAST, "slow": SLOW}))
+
+
+def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
+                    ) -> dict[str, Any]:
+    """The event path's time in parts (see the module docstring)."""
+    from actors.backtest_data import load_data
+    from benchmarks.signal_path import backtrader_us_per_order, us_per_signal
+
+    _, load_s, _, bars = timed(lambda: load_data(path, "ohlcv", "BTC"), repeats)
+    _, run_s, _, result = timed(lambda: event_run(bars), repeats)
+    return {"load_s": load_s, "run_s": run_s, "signals": result.signals,
+            "signal_path_us": us_per_signal(2000, repeats),
+            "backtrader_order_us": backtrader_us_per_order(2000, repeats),
+            "target_budget_s": backtrader_best_s / TARGETS["event_vs_backtrader"]}
 
 
 def backtrader_backtest(path: str | Path) -> Any:
@@ -133,6 +156,7 @@ def run_backtest_bench(path: str | Path = DEFAULT_DATA, *, repeats: int = 3,
         "event_check": {"final_value": ours.final_value, "backtrader": theirs.final_value,
                         "fills": len(ours.fills), "backtrader_fills": len(theirs.fills),
                         "agree": agree},
+        "event_breakdown": event_breakdown(path, repeats, b_best),
     }
     fast = run_fast_bench(path, repeats=repeats)
     report.update({k: v for k, v in fast.items() if k not in ("machine", "bars")})

@@ -41,3 +41,20 @@ def test_bench_backtest_peers_do_the_same_work_as_ours(tmp_path):
     ours, theirs = event_backtest(path), backtrader_backtest(path)
     assert ours.bars == 3000 and len(ours.fills) == len(theirs.fills) > 10
     assert ours.final_value == pytest.approx(theirs.final_value, rel=1e-6)
+
+
+def test_bench_backtest_breakdown_splits_the_event_run_and_prices_the_target(tmp_path):
+    """event_breakdown: load and run apart, the run's signals, both per-order costs and
+    the budget the 20x target leaves (a short slice of the BTC bars; no time asserted)."""
+    from benchmarks.backtest import TARGETS, event_breakdown
+    from benchmarks.fast import BTC_FILE
+    from tests.refdata import refdata_path
+
+    lines = refdata_path(BTC_FILE).read_text().splitlines()[:2001]
+    path = tmp_path / "btc.csv"
+    path.write_text("\n".join(lines) + "\n")
+    parts = event_breakdown(path, 1, backtrader_best_s=2.0)
+    assert parts["target_budget_s"] == 2.0 / TARGETS["event_vs_backtrader"]
+    assert parts["signals"] > 10
+    assert all(parts[k] > 0 for k in ("load_s", "run_s", "signal_path_us",
+                                      "backtrader_order_us"))

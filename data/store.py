@@ -113,6 +113,7 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"{where}: cannot open: {one_line(exc)}") from None
         try:
+            con.execute("SET enable_progress_bar = false")   # it prints on stdout (--json)
             version = migrate(con, where, migrations, read_only)
         except BaseException:
             con.close()
@@ -280,8 +281,16 @@ class Store:
     # --- reading ------------------------------------------------------------------------
 
     def query(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
-        """A query's result as numpy columns (NULLs masked)."""
-        return self._run(sql, params).fetchnumpy()
+        """A query's result as numpy columns (NULLs masked). It runs as a relation, whose
+        result converts to numpy about twice as fast as `execute`'s (millions of rows);
+        while a result of `execute` is still unread, DuckDB refuses that, and `execute`
+        runs it instead."""
+        try:
+            return self._con.sql(sql, params=params).fetchnumpy()
+        except duckdb.ResourceInUseException:
+            return self._run(sql, params).fetchnumpy()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {one_line(exc)}") from None
 
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         return self._run(sql, params).fetchall()

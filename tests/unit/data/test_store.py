@@ -113,6 +113,18 @@ def test_read_only_open_of_a_missing_file_is_a_store_error(tmp_path):
 
 # --- imports -----------------------------------------------------------------------------
 
+def test_duckdb_never_draws_its_progress_bar_on_stdout(tmp_path):
+    # DuckDB draws a progress bar on stdout for queries over two seconds, which broke the
+    # one JSON object `phalanx ... --json` prints (seen in `phalanx bench store --json`).
+    setting = "SELECT current_setting('enable_progress_bar')"
+    with Store.open(tmp_path / "s.duckdb") as store:
+        reader = store.reader()
+        assert store.rows(setting) == reader.rows(setting) == [(False,)]
+        reader.close()
+    with Store.open(tmp_path / "s.duckdb", read_only=True) as store:
+        assert store.rows(setting) == [(False,)]
+
+
 def test_reimporting_a_file_replaces_its_rows_instead_of_doubling_them(store):
     bars = read_yahoo(refdata_path(ORCL), "ORCL")
     first = store.import_parsed(bars)

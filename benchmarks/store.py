@@ -28,7 +28,9 @@ Measured, each in its own store file in a temporary directory deleted afterwards
   then the full metric set of `data.analytics` is timed: the run, per account, per
   strategy and per symbol (`analyze`), and `latency`, as a user gets them
   (`analytics_s`, read from the summary, each call checking it is current) and measured
-  from the journal (`analytics_journal_s`, `summary=False`). Without that module (or
+  from the journal with `summary=False`: every grouping at once (`analyze_all`, which
+  reads the journal once for all of them) and `latency` (`analytics_journal_s`), and
+  one `analyze` call per grouping (`analytics_journal_each_s`). Without that module (or
   with `analytics="sql"`) a representative set of SQL aggregates is timed instead.
 
 Method: ingest and peer figures are the best of `repeats` samples, each into a fresh file
@@ -322,6 +324,18 @@ def analytics_parts(which: str = "auto", *, summary: bool = True
     return "data.analytics", parts
 
 
+def journal_set(which: str = "auto") -> dict[str, Callable[[Store, str], object]]:
+    """The full `data.analytics` metric set measured from the journal as one would for
+    every grouping at once: `analyze_all(summary=False)` (the groupings measured together)
+    and the latency; empty for the SQL set."""
+    source, _ = analytics_parts(which)
+    if source == "sql":
+        return {}
+    module = importlib.import_module("data.analytics")
+    return {"groupings": lambda store, run: module.analyze_all(store, run, summary=False),
+            "latency": lambda store, run: module.latency(store, run, summary=False)}
+
+
 # --- the whole suite ---------------------------------------------------------------------
 
 def run_store_bench(ticks: int = TICKS, fills: int = FILLS, *, naive_rows: int = NAIVE_ROWS,
@@ -335,7 +349,8 @@ def run_store_bench(ticks: int = TICKS, fills: int = FILLS, *, naive_rows: int =
     (our speed over the peer's: above 1, ours is faster), "targets", "environment"}.
     Without the SPY file (`spy=None`, or absent) the SPY and pandas fields are None."""
     source, parts = analytics_parts(analytics)
-    journal_parts = analytics_parts(analytics, summary=False)[1] if source != "sql" else {}
+    each_parts = analytics_parts(analytics, summary=False)[1] if source != "sql" else {}
+    journal_parts = journal_set(analytics)
     spy_path = Path(spy) if spy is not None else None
     has_spy = spy_path is not None and spy_path.is_file()
     if has_spy and importlib.util.find_spec("pandas") is None:
@@ -355,9 +370,11 @@ def run_store_bench(ticks: int = TICKS, fills: int = FILLS, *, naive_rows: int =
             if journal_parts:
                 seconds["run_summary"] = _timed(lambda: store.summarize_run(run))[0]
             warm = write_journal(store, 200)
-            _time_parts(store, warm, {**parts, **journal_parts})          # warm-up
+            for fns in (parts, journal_parts, each_parts):                # warm-up
+                _time_parts(store, warm, fns)
             parts_s = _time_parts(store, run, parts)
             journal_s = _time_parts(store, run, journal_parts)
+            each_s = _time_parts(store, run, each_parts)
             sizes.update({t: store.count(t, run) for t in _JOURNAL_TABLES})
         sizes["journal_file_mb"] = path.stat().st_size / 1e6
         files.drop(path)
@@ -365,10 +382,13 @@ def run_store_bench(ticks: int = TICKS, fills: int = FILLS, *, naive_rows: int =
     out = _report(seconds, sizes, source, parts_s, repeats, notes)
     if journal_parts:
         out.update(analytics_journal_s=sum(journal_s.values()),
-                   analytics_journal_parts_s=journal_s)
+                   analytics_journal_parts_s=journal_s,
+                   analytics_journal_each_s=sum(each_s.values()),
+                   analytics_journal_each_parts_s=each_s)
         notes.append("analytics_s reads the run's summary, written when the run ended "
                      "(seconds.run_summary); analytics_journal_s is the same set measured "
-                     "from the journal (summary=False)")
+                     "from the journal (analyze_all and latency, summary=False), and "
+                     "analytics_journal_each_s the same again one grouping per call")
     return out
 
 

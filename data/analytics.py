@@ -84,28 +84,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from data import analytics_measure as measuring
 from data import analytics_sql as sql
 from data import analytics_summary as summaries
-from data.analytics_kernels import CurveStatus, covered_ns, curve_stats_nb, grid_steps_nb
+from data.analytics_kernels import CurveStatus, curve_stats_nb
+from data.analytics_measure import YEAR_NS, EquityCurve, measure, measure_all, periods_per_year
 from data.analytics_summary import CurveFigures, Measured
 from data.store import Store
 from data.store_migrate import code_version
 from engine.errors import InvalidInput, UnknownName
 
-__all__ = ["GROUPINGS", "CurveStatus", "EquityCurve", "GroupMetrics", "LatencyStats",
-           "analyze", "curve_stats_nb", "equity_curves", "latency", "measure",
-           "periods_per_year", "run_metrics", "summarize"]
+__all__ = ["GROUPINGS", "YEAR_NS", "CurveStatus", "EquityCurve", "GroupMetrics",
+           "LatencyStats", "analyze", "analyze_all", "curve_stats_nb", "equity_curves",
+           "latency", "measure", "measure_all", "periods_per_year", "run_metrics",
+           "summarize"]
 
 GROUPINGS = ("account", "strategy", "symbol")
-YEAR_NS = 365.25 * 86_400 * 1_000_000_000
 _SHOWN_RUNS = 20
 
 
@@ -167,20 +164,6 @@ class LatencyStats:
     max: int
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class EquityCurve:
-    """One group's equity curve: `ts_ns` ascending, `equity` at those times."""
-
-    by: str
-    key: str | None
-    ts_ns: np.ndarray
-    equity: np.ndarray
-
-    def returns(self) -> np.ndarray:
-        """Per-sample simple returns, e_i / e_{i-1} - 1 (one fewer than the samples)."""
-        return self.equity[1:] / self.equity[:-1] - 1.0
-
-
 # --- the API ----------------------------------------------------------------------------
 
 def analyze(store: Store, run_id: str, by: str | None = None, *,
@@ -199,29 +182,31 @@ def analyze(store: Store, run_id: str, by: str | None = None, *,
     measured = summaries.load(store, run_id, grouping) if summary else None
     if measured is None:
         measured = measure(store, run_id, grouping)
+    return _assembled(run_id, grouping, measured, periods_per_year)
+
+
+def analyze_all(store: Store, run_id: str, *, periods_per_year: float | None = None,
+                summary: bool = True) -> dict[str, list[GroupMetrics]]:
+    """`analyze` for the whole run and every grouping at once: {"run": [...],
+    "account": [...], "strategy": [...], "symbol": [...]}, the same results. Measured
+    from the journal (no current summary, or `summary=False`), the groupings are
+    measured together (`measure_all`), reading the journal once for all of them."""
+    if periods_per_year is not None and not 0 < periods_per_year < math.inf:
+        raise InvalidInput("periods_per_year", periods_per_year, "must be a positive number")
+    _check_run(store, run_id)
+    groupings = ("run", *GROUPINGS)
+    loaded = {g: summaries.load(store, run_id, g) if summary else None for g in groupings}
+    missing = tuple(g for g, m in loaded.items() if m is None)
+    measured = {**loaded, **(measure_all(store, run_id, missing) if missing else {})}
+    return {g: _assembled(run_id, g, measured[g], periods_per_year) for g in groupings}
+
+
+def _assembled(run_id: str, grouping: str, measured: Measured, ppy: float | None
+               ) -> list[GroupMetrics]:
     keys = {run_id} if grouping == "run" else set(measured.aggs) | set(measured.curves)
     return [_metrics(grouping, key, measured.aggs.get(key),
-                     _with_ppy(measured.curves.get(key), periods_per_year), measured.span_ns)
+                     _with_ppy(measured.curves.get(key), ppy), measured.span_ns)
             for key in sorted(keys, key=lambda k: (k is None, k or ""))]
-
-
-def measure(store: Store, run_id: str, grouping: str,
-            span: tuple[int | None, int | None] | None = None) -> Measured:
-    """One grouping ('run', 'account', 'strategy', 'symbol') of a run measured from its
-    journal: the aggregates and curve figures (sampling rate inferred) per key. `span`:
-    the run's first and last timestamp when known (else read)."""
-    start, end = span or store.rows(sql.SPAN, {"run": run_id})[0]
-    with _sources(store, run_id, grouping) as sources:
-        text = sql.aggregates(sources)
-        cols = store.query(text, _params(text, run=run_id, start=start, end=end))
-        keys = [str(k) for k in cols["key"].tolist()]          # as in SQL ('' not None)
-        trips = _trade_rows(store, run_id, sources, keys, coded=grouping != "run",
-                            net=grouping in _PNL_CURVES)
-        cols["exposed_ns"] = _exposure(trips, cols.pop("open_from"), len(keys), start, end)
-        aggs = _by_key(cols)
-        curves = _curves(store, run_id, grouping, sources, (keys, trips))
-    span = (end - start) if start is not None else 0
-    return Measured(span, aggs, _curve_stats(curves))
 
 
 def summarize(store: Store, run_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -230,7 +215,7 @@ def summarize(store: Store, run_id: str) -> list[tuple[str, dict[str, Any]]]:
     prints = (summaries.fingerprint(store, run_id),      # first: rows appended meanwhile
               summaries.tables_fingerprint(store))         # make the summary stale
     span = store.rows(sql.SPAN, {"run": run_id})[0]
-    measured = {g: measure(store, run_id, g, span) for g in ("run", *GROUPINGS)}
+    measured = measure_all(store, run_id, ("run", *GROUPINGS), span)
     return summaries.columns(run_id, measured, _latency_rows(store, run_id), prints,
                              measured["run"].span_ns, time.time_ns(), code_version())
 
@@ -245,8 +230,7 @@ def equity_curves(store: Store, run_id: str, by: str | None = None) -> list[Equi
     """The equity curves `analyze` measures (see the module docstring), sorted by key."""
     grouping = _grouping(by)
     _check_run(store, run_id)
-    with _sources(store, run_id, grouping) as sources:
-        return _curves(store, run_id, grouping, sources)
+    return measuring.curves(store, run_id, grouping)
 
 
 def latency(store: Store, run_id: str, *, account: str | None = None,
@@ -271,14 +255,6 @@ def _latency_rows(store: Store, run_id: str, account: str | None = None
             for hop, n, mean, q, top in store.rows(text, params)]
 
 
-def periods_per_year(ts_ns: np.ndarray) -> float:
-    """The observed sampling rate of a curve: (n - 1) samples over its span, per year of
-    365.25 days; NaN for fewer than two samples or a zero span."""
-    if len(ts_ns) < 2 or ts_ns[-1] <= ts_ns[0]:
-        return math.nan
-    return (len(ts_ns) - 1) / ((int(ts_ns[-1]) - int(ts_ns[0])) / YEAR_NS)
-
-
 # --- internals --------------------------------------------------------------------------
 
 def _grouping(by: str | None) -> str:
@@ -296,160 +272,6 @@ def _check_run(store: Store, run_id: str) -> None:
     total = store.rows(sql.RUN_COUNT)[0][0]
     kind = "run" if total <= _SHOWN_RUNS else f"run (the {_SHOWN_RUNS} latest of {total} shown)"
     raise UnknownName(kind, run_id, known)
-
-
-def _params(text: str, **values: Any) -> dict[str, Any]:
-    """The named parameters `text` uses (DuckDB refuses unused ones)."""
-    return {name: v for name, v in values.items() if f"${name}" in text}
-
-
-def _key(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-@contextmanager
-def _sources(store: Store, run_id: str, grouping: str) -> Iterator[str]:
-    """The SQL of the CTEs every metric reads. Grouping by strategy reads the journaled
-    strategy_id of fills and trades when every row of the run has one; otherwise it
-    first materialises the attribution in a temporary table (one pass over the fills),
-    dropped after."""
-    if grouping != "strategy":
-        yield sql.sources(grouping)
-        return
-    if not store.rows(sql.UNJOURNALED, {"run": run_id})[0][0]:
-        yield sql.sources(grouping, journaled=True)      # schema v3: journaled strategies
-        return
-    table = f"phalanx_attributed_{uuid.uuid4().hex[:12]}"
-    store.rows(sql.attribute(table), {"run": run_id})
-    try:
-        yield sql.sources(grouping, table)
-    finally:
-        store.rows(f"DROP TABLE IF EXISTS {table}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Trips:
-    """The run's round trips (analytics_sql.TRADE_ROWS), fetched once per analysis: key
-    code, entry and exit time (NULL: the int64 minimum and maximum) and net P&L."""
-
-    code: np.ndarray
-    entry: np.ndarray
-    exit: np.ndarray
-    net: np.ndarray
-
-
-_PNL_CURVES = ("strategy", "symbol")      # curves of realised P&L on the run's grid
-_NEVER = np.iinfo(np.int64).max            # a NULL exit: after every time
-_EVER = np.iinfo(np.int64).min             # a NULL entry: before every time
-
-
-def _trade_rows(store: Store, run_id: str, sources: str, keys: list[str], *,
-                coded: bool = True, net: bool = True) -> _Trips:
-    """The round trips of `keys` (see _Trips); not `coded`: one key, every code 0; without
-    `net`, net P&L is not read (empty)."""
-    if not keys:
-        empty = np.zeros(0, dtype=np.int64)
-        return _Trips(empty, empty, empty, np.zeros(0, dtype=np.float64))
-    text = sql.trade_rows(sources, coded=coded, net=net)
-    cols = store.query(text, _params(text, run=run_id, keys=keys))
-    entry = _filled(cols["entry_ts_ns"], np.int64, _EVER)
-    code = (np.ascontiguousarray(np.ma.getdata(cols["code"]), dtype=np.int64) if coded
-            else np.zeros(len(entry), dtype=np.int64))
-    return _Trips(code, entry, _filled(cols["exit_ts_ns"], np.int64, _NEVER),
-                  _filled(cols["net"], np.float64, np.nan) if net
-                  else np.zeros(0, dtype=np.float64))
-
-
-def _filled(column: np.ndarray, dtype: type, missing: Any) -> np.ndarray:
-    """`column` as a contiguous array of `dtype`, NULLs (masked) as `missing`."""
-    if isinstance(column, np.ma.MaskedArray):
-        column = np.ma.filled(column.astype(dtype), missing)
-    return np.ascontiguousarray(column, dtype=dtype)
-
-
-def _exposure(trips: _Trips, open_from: np.ndarray, n_keys: int, start: int | None,
-              end: int | None) -> np.ndarray:
-    """Per key, the time in [start, end] with a position of it open (ns): the round trips
-    over [entry, exit) and, from `open_from` (analytics_sql.AGGREGATES; masked: none),
-    the positions still open at the end, clipped to the span."""
-    if not n_keys or start is None or end is None:
-        return np.zeros(n_keys, dtype=np.int64)
-    has_open = ~np.ma.getmaskarray(open_from)
-    open_s = np.maximum(np.ma.getdata(open_from)[has_open].astype(np.int64), start)
-    code = np.concatenate([trips.code, np.flatnonzero(has_open).astype(np.int64)])
-    s = np.concatenate([np.maximum(trips.entry, start), open_s])
-    e = np.concatenate([np.minimum(trips.exit, end), np.full(len(open_s), end, np.int64)])
-    return covered_ns(code, s, e, n_keys)
-
-
-def _curves(store: Store, run_id: str, grouping: str, sources: str,
-            fetched: tuple[list[str], _Trips] | None = None) -> list[EquityCurve]:
-    """The grouping's curves; `fetched`: the keys and round trips when already read."""
-    if grouping in _PNL_CURVES:
-        return _group_curves(store, run_id, grouping, sources, fetched)
-    text = sql.RUN_CURVE if grouping == "run" else sql.ACCOUNT_CURVES
-    cols = store.query(text, _params(text, run=run_id))
-    return [EquityCurve(grouping, key, ts, equity)
-            for key, ts, equity in _segments(cols["key"], cols["ts_ns"], cols["equity"])]
-
-
-def _group_curves(store: Store, run_id: str, grouping: str, sources: str,
-                  fetched: tuple[list[str], _Trips] | None) -> list[EquityCurve]:
-    """Base + cumulative net P&L on the run's grid (see analytics_sql.GRID), for each key
-    with round trips."""
-    grid_cols = store.query(sql.GRID, {"run": run_id})
-    grid = np.ascontiguousarray(np.ma.getdata(grid_cols["ts_ns"]), dtype=np.int64)
-    if not len(grid):
-        return []
-    base = float(grid_cols["base"][0])
-    if fetched is None:
-        text = sql.group_keys(sources)
-        keys = [str(k) for k in store.query(text, _params(text, run=run_id))["key"].tolist()]
-        fetched = keys, _trade_rows(store, run_id, sources, keys)
-    keys, trips = fetched
-    steps = grid_steps_nb(trips.code, trips.exit, trips.net, grid, len(keys))
-    traded = np.bincount(trips.code, minlength=len(keys)) > 0
-    return [EquityCurve(grouping, _key(key), grid, base + np.cumsum(step))
-            for key, step, has in zip(keys, steps, traded, strict=True) if has]
-
-
-def _segments(keys: np.ndarray, ts: np.ndarray, values: np.ndarray
-              ) -> Iterator[tuple[str | None, np.ndarray, np.ndarray]]:
-    """(key, ts_ns, values) per run of equal keys in key-sorted columns; NULL times -1,
-    NULL values NaN."""
-    keys = np.asarray(keys, dtype=object)
-    ts = np.ma.filled(np.ma.asarray(ts).astype(np.int64), -1)
-    values = np.ma.filled(np.ma.asarray(values).astype(np.float64), np.nan)
-    cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-        if b > a:
-            yield _key(keys[a]), ts[a:b], values[a:b]
-
-
-def _by_key(cols: dict[str, np.ndarray]) -> dict[str | None, dict[str, Any]]:
-    names = list(cols)
-    return {_key(row[0]): dict(zip(names, row, strict=True))
-            for row in zip(*(cols[n].tolist() for n in names), strict=True)}
-
-
-def _curve_stats(curves: list[EquityCurve]) -> dict[str | None, CurveFigures]:
-    """Figures of each curve, keyed by its key, the sampling rate inferred."""
-    if not curves:
-        return {}
-    sizes = np.array([len(c.ts_ns) for c in curves], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    ts = np.concatenate([c.ts_ns for c in curves]).astype(np.int64)
-    equity = np.concatenate([c.equity for c in curves]).astype(np.float64)
-    mean_r, std_r, down_r, max_dd, dd_ns, _ = curve_stats_nb(offsets, ts, equity)
-    out = {}
-    for k, c in enumerate(curves):
-        n = len(c.equity)
-        out[c.key] = CurveFigures(
-            n, float(c.equity[0]) if n else math.nan, float(c.equity[-1]) if n else math.nan,
-            float(c.equity.mean()) if n else math.nan, float(mean_r[k]), float(std_r[k]),
-            float(down_r[k]), float(max_dd[k]), int(dd_ns[k]) if dd_ns[k] >= 0 else None,
-            periods_per_year(c.ts_ns))
-    return out
 
 
 def _with_ppy(figures: CurveFigures | None, ppy: float | None) -> CurveFigures | None:

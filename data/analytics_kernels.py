@@ -10,8 +10,8 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
-__all__ = ["CurveStatus", "covered_ns", "curve_stats_nb", "grid_steps_nb",
-           "union_length_nb"]
+__all__ = ["CurveStatus", "clipped_unions_nb", "covered_ns", "curve_stats_nb", "grid_slots_nb",
+           "grid_steps_nb", "slot_sums_nb", "union_length_nb"]
 
 
 class CurveStatus(IntEnum):
@@ -26,6 +26,7 @@ class CurveStatus(IntEnum):
 _EMPTY = int(CurveStatus.EMPTY)
 _ONE_SAMPLE = int(CurveStatus.ONE_SAMPLE)
 _NOT_POSITIVE = int(CurveStatus.NOT_POSITIVE)
+_WALK = 8                  # grid_steps_nb: steps walked before a binary search
 
 
 # --- curves ----------------------------------------------------------------------------
@@ -107,15 +108,47 @@ def grid_steps_nb(code: np.ndarray, at_ns: np.ndarray, value: np.ndarray,
     Row i (key `code[i]`, 0 <= code < n_keys) is placed at the first time of `grid_ns`
     (int64, ascending) at or after `at_ns[i]`; rows after the last grid time are left out.
     Returns float64 (n_keys, len(grid_ns)), each cell summed in row order (as
-    numpy.bincount with weights does). Never raises for codes in range.
+    numpy.bincount with weights does). Never raises for codes in range. It is
+    `slot_sums_nb` of `grid_slots_nb`: rows placed once serve several groupings.
 
     Reference: `reference_grid_steps` in tests/unit/data/test_analytics_kernels.py.
     """
+    return slot_sums_nb(code, grid_slots_nb(at_ns, grid_ns), value, n_keys, len(grid_ns))
+
+
+@njit(cache=True)
+def grid_slots_nb(at_ns: np.ndarray, grid_ns: np.ndarray) -> np.ndarray:
+    """Per row, the index of the first time of `grid_ns` (int64, ascending) at or after
+    `at_ns[i]` (numpy.searchsorted, side 'left'); len(grid_ns) after the last. A
+    journal's times come nearly in order, so each row's slot is first looked for a few
+    steps from the previous row's, and the grid searched only when it is further."""
     n_grid = len(grid_ns)
-    out = np.zeros((n_keys, n_grid), dtype=np.float64)
+    out = np.empty(len(at_ns), dtype=np.int64)
+    j = 0
+    for i in range(len(at_ns)):
+        at = at_ns[i]
+        steps = 0
+        while j < n_grid and grid_ns[j] < at and steps < _WALK:
+            j += 1
+            steps += 1
+        while j > 0 and grid_ns[j - 1] >= at and steps < _WALK:
+            j -= 1
+            steps += 1
+        if not ((j == n_grid or grid_ns[j] >= at) and (j == 0 or grid_ns[j - 1] < at)):
+            j = np.searchsorted(grid_ns, at, side="left")
+        out[i] = j
+    return out
+
+
+@njit(cache=True)
+def slot_sums_nb(code: np.ndarray, slot: np.ndarray, value: np.ndarray, n_keys: int,
+                 n_slots: int) -> np.ndarray:
+    """Per key and slot, the sum of the values of the rows there, in row order: float64
+    (n_keys, n_slots); rows with a slot outside [0, n_slots) are left out."""
+    out = np.zeros((n_keys, n_slots), dtype=np.float64)
     for i in range(len(code)):
-        j = np.searchsorted(grid_ns, at_ns[i], side="left")
-        if j < n_grid:
+        j = slot[i]
+        if 0 <= j < n_slots:
             out[code[i], j] += value[i]
     return out
 
@@ -147,6 +180,49 @@ def union_length_nb(code: np.ndarray, start: np.ndarray, end: np.ndarray,
             out[k] += e - lo
         if e > reach[k]:
             reach[k] = e
+    return out
+
+
+@njit(cache=True, nogil=True)
+def clipped_unions_nb(codes: tuple, entry: np.ndarray, exit_: np.ndarray,
+                      order: np.ndarray, start: int, end: int, caps: tuple) -> np.ndarray:
+    """`union_length_nb` for several groupings of the same intervals in one pass: for
+    grouping g, per key k, the length of the union of [max(entry_i, start),
+    min(exit_i, end, caps[g][k])) over the intervals i with codes[g][i] == k. Intervals
+    are clipped as they are read (no clipped copies are made).
+
+    `codes` and `caps` are tuples with one array per grouping: the key of each interval
+    (0 <= code < len(caps[g])) and, per key, where its intervals end at the latest (the
+    int64 maximum: nowhere). `order` visits the intervals by ascending entry (ties in
+    any order): clipping every entry to the same `start` keeps that order. Returns int64
+    (len(codes), the most keys of a grouping), row g holding grouping g's lengths. Never
+    raises for codes in range.
+
+    Reference: `reference_union_length` of the clipped intervals, in
+    tests/unit/data/test_analytics_kernels.py.
+    """
+    n_groupings = len(codes)
+    width = 0
+    for g in range(n_groupings):
+        width = max(width, len(caps[g]))
+    reach = np.full((n_groupings, width), np.iinfo(np.int64).min, dtype=np.int64)
+    out = np.zeros((n_groupings, width), dtype=np.int64)
+    for j in range(len(order)):
+        i = order[j]
+        s = max(entry[i], start)
+        whole = min(exit_[i], end)
+        if whole <= s:
+            continue
+        for g in range(n_groupings):
+            k = codes[g][i]
+            e = min(whole, caps[g][k])
+            if e <= s:
+                continue
+            lo = max(s, reach[g, k])
+            if e > lo:
+                out[g, k] += e - lo
+            if e > reach[g, k]:
+                reach[g, k] = e
     return out
 
 

@@ -184,11 +184,12 @@ def _trade_section(store: Store, run_id: str) -> str:
 
 def render_report(store: Store, run_id: str) -> str:
     header, meta = _run_header(store, run_id)
-    [run] = analytics.analyze(store, run_id)
+    measured = analytics.analyze_all(store, run_id)    # the journal read once, if at all
+    [run] = measured["run"]
     sections = [header, "<h2>Summary</h2>", _cards(run)]
     for by, title in (("account", "Per account"), ("strategy", "Per strategy"),
                       ("symbol", "Per symbol")):
-        groups = analytics.analyze(store, run_id, by=by)
+        groups = measured[by]
         if groups:
             sections.append(f"<h2>{title}</h2>" + _table(*_metric_rows(by, groups), by))
     sections += [_equity_section(store, run_id), _exit_section(store, run_id),

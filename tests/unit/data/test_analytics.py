@@ -4,6 +4,7 @@ curve kernel against a plain-Python reference; the edge cases; `phalanx analytic
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import statistics
@@ -22,6 +23,7 @@ from data.analytics import (
     GroupMetrics,
     LatencyStats,
     analyze,
+    analyze_all,
     curve_stats_nb,
     equity_curves,
     latency,
@@ -660,6 +662,33 @@ def test_every_metric_matches_numpy_on_a_large_random_run(big, by):
     assert [g.key for g in got] == sorted(expected)
     for g in got:
         check(g, rel=1e-8, **expected[g.key])
+
+
+def test_all_groupings_measured_together_match_numpy_on_a_large_random_run(big):
+    # analyze_all reads the journal once for every grouping (one aggregate statement,
+    # the round trips fetched once): the figures must be each grouping's own.
+    store, cols = big
+    measured = analyze_all(store, "big", summary=False)
+    assert list(measured) == ["run", "account", "strategy", "symbol"]
+    for grouping, got in measured.items():
+        expected = numpy_expected(cols, None if grouping == "run" else grouping)
+        assert [g.key for g in got] == sorted(expected)
+        for g in got:
+            check(g, rel=1e-8, **expected[g.key])
+
+
+def test_all_groupings_measured_together_equal_one_at_a_time_with_attributed_strategies(
+        hand):
+    # The hand-checked run has no journaled strategies: measured together, the strategy
+    # grouping reads the attribution while the others read the journal as they are.
+    measured = analyze_all(hand, "hand", summary=False, periods_per_year=252.0)
+    for grouping, got in measured.items():
+        alone = analyze(hand, "hand", None if grouping == "run" else grouping,
+                        summary=False, periods_per_year=252.0)
+        assert [g.key for g in got] == [g.key for g in alone]
+        for g, a in zip(got, alone, strict=True):
+            check(g, rel=1e-12, **dataclasses.asdict(a))
+    assert [g.key for g in measured["strategy"]] == ["s1", "s2"]
 
 
 def test_latency_matches_numpy_percentiles_on_a_large_random_run(big):

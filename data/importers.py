@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import re
 import zipfile
 from collections.abc import Callable, Mapping
@@ -30,7 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from data.config import infer_interval, local_to_utc_ns, parse_interval, parse_times
+from data.config import (
+    format_interval,
+    infer_interval,
+    local_to_utc_ns,
+    parse_interval,
+    parse_times,
+)
 from engine.errors import ConfigError, PhalanxError
 
 FORMATS = ("yahoo", "ohlcv", "lean-ticks")
@@ -110,6 +117,12 @@ def read_ohlcv(path: str | Path, symbol: str, *, mapping: Mapping[str, str] | No
     header_line, _, body = text.partition("\n")
     header = next(csv.reader([header_line]), [])
     where = _resolve_columns(header, mapping, _required, path)
+    if time_format is None and label in ("open", "close"):
+        clean = _read_clean(body, len(header), where, tz)
+        bars = clean and _clean_bars(path, symbol, _format, *clean, interval=interval,
+                                     label=label, adjust=adjust, on_error=on_error)
+        if bars:
+            return bars
     specs = [(i, f"{name}{'.' + str(k) if k else ''}", "s" if name == "time" else "f")
              for name, idx in where.items() for k, i in enumerate(idx)]
     labels = {spec[1]: header[spec[0]].strip() for spec in specs}
@@ -213,7 +226,8 @@ def _read_text(path: str | Path) -> tuple[str, str]:
     path = Path(path)
     try:
         if path.suffix.lower() != ".zip":
-            return path.name, path.read_bytes().decode("utf-8-sig").replace("\r\n", "\n")
+            text = path.read_bytes().decode("utf-8-sig")
+            return path.name, text.replace("\r\n", "\n") if "\r" in text else text
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
             if len(members) != 1:
@@ -302,6 +316,62 @@ def _parse_rows(text: str, specs: list[tuple[int, str, str]], ncols: int, first_
             lines.append(line)
     cols = {name: np.array(out[name], dtype=_DTYPES[kind]) for _, name, kind in specs}
     return cols, np.array(lines, np.int64), bad
+
+
+def _read_clean(body: str, ncols: int, where: Mapping[str, list[int]], tz: str
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """(UTC ns, float columns by field) of a CSV body the kernel reads in one pass, or
+    None if any line needs `_parse_rows` (ISO times only, one time column)."""
+    fields = {name: idx[0] for name, idx in where.items() if name != "time"}
+    used = sorted(set(fields.values()))
+    if len(where["time"]) != 1 or where["time"][0] in used or not body.isascii():
+        return None
+    from data.import_kernels import clean_bars_nb  # Numba: loaded on first use
+
+    slots = np.full(ncols, -1, np.int64)
+    slots[used] = np.arange(len(used))
+    raw = body.encode()
+    status, ts, values, deferred = clean_bars_nb(np.frombuffer(raw, np.uint8), ncols,
+                                                 where["time"][0], slots, len(used))
+    if status or len(ts) < 2:
+        return None
+    for start, end, row, slot in deferred.tolist():          # too long for the kernel
+        values[slot, row] = value = float(raw[start:end])
+        if not math.isfinite(value):                          # e.g. 1e400 written out
+            return None
+    return local_to_utc_ns(ts, tz), {name: values[slots[i]] for name, i in fields.items()}
+
+
+def _clean_bars(path: str | Path, symbol: str, fmt: str, ts: np.ndarray,
+                values: dict[str, np.ndarray], *, interval: str | None, label: str,
+                adjust: bool, on_error: str) -> Parsed | None:
+    """What `_finish_bars` returns for rows that pass all its checks; None if any row
+    would be a BadRow (the careful path then names them) or the interval is not clear."""
+    o, h, lo, c = (values[k] for k in ("open", "high", "low", "close"))
+    v = values.get("volume")
+    adj = values["adj_close"] if adjust else c
+    if not ((o > 0) & (h > 0) & (lo > 0) & (c > 0) & (adj > 0)).all() \
+            or (v is not None and (v < 0).any()) \
+            or ((h < np.maximum(np.maximum(o, c), lo)) | (lo > np.minimum(o, c))).any():
+        return None
+    steps = np.diff(ts)
+    if not (steps > 0).all() and len(np.unique(ts)) < len(ts):    # duplicate times
+        return None
+    if interval:
+        step = parse_interval(interval)
+    elif (steps > 0).all() and (steps == steps[0]).all():
+        step = int(steps[0]), format_interval(int(steps[0]))
+    else:
+        step = infer_interval(ts)
+    if step is None:
+        return None
+    columns = {"ts_ns": ts - step[0] if label == "close" else ts}
+    factor = adj / c if adjust else None           # 1.0 on every row when not adjusting
+    for k in ("open", "high", "low", "close"):
+        columns[k] = values[k] * factor if adjust else values[k]
+    columns["volume"] = v if v is not None else np.zeros(len(ts))
+    columns.update({k: values[k] for k in ("vwap", "trades") if k in values})
+    return _result(path, "bars", symbol, fmt, columns, [], on_error, step[1])
 
 
 _DTYPES = {"i": np.int64, "f": np.float64, "s": str}

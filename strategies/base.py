@@ -90,10 +90,11 @@ class Strategy(Generic[C]):
             raise InvalidInput("side", side, "must be a SignalSide")
         if not (isinstance(confidence, (int, float)) and 0.0 <= confidence <= 1.0):
             raise InvalidInput("confidence", confidence, "must be a number in [0, 1]")
-        for name, price in (("stop_loss", stop_loss), ("take_profit", take_profit)):
-            if price is not None and not (isinstance(price, (int, float))
-                                          and math.isfinite(price) and price > 0):
-                raise InvalidInput(name, price, "must be a finite price > 0 or None")
+        if stop_loss is not None or take_profit is not None:
+            for name, price in (("stop_loss", stop_loss), ("take_profit", take_profit)):
+                if price is not None and not (isinstance(price, (int, float))
+                                              and math.isfinite(price) and price > 0):
+                    raise InvalidInput(name, price, "must be a finite price > 0 or None")
         self._seq += 1
         signal = Signal(
             signal_id=f"{self.strategy_id}-{self._seq}",
@@ -119,6 +120,9 @@ class HostState(enum.Enum):
     RUNNING = "RUNNING"
     STOPPED = "STOPPED"
     FAILED = "FAILED"
+
+
+_RUNNING = HostState.RUNNING
 
 
 class StrategyHost:
@@ -151,9 +155,24 @@ class StrategyHost:
         return self._call("on_start", self.strategy.clock.now_ns(), None)
 
     def bar(self, bar: Bar) -> list[Signal]:
-        if self.state is HostState.RUNNING:   # once per bar: the short way
-            return self._call("on_bar", bar.ts_event, bar)
-        return self._data("on_bar", bar.ts_event, bar)
+        """`_call("on_bar", ...)` written out: this runs once per bar per strategy."""
+        if self.state is not _RUNNING:
+            return self._data("on_bar", bar.ts_event, bar)
+        strategy = self.strategy
+        strategy._event_ns = bar.ts_event
+        if strategy._outbox:                  # emitted outside a call: not this call's
+            strategy._outbox = []
+        try:
+            strategy.on_bar(bar)
+        except Exception as exc:  # the guard: nothing a strategy raises may escape
+            strategy._outbox = []
+            self._fail("on_bar", bar.ts_event, exc)
+            return []
+        signals = strategy._outbox
+        if signals:
+            strategy._outbox = []
+            return signals
+        return []                             # a new list: callers may keep it
 
     def tick(self, tick: TradeTick | QuoteTick) -> list[Signal]:
         return self._data("on_tick", tick.ts_event, tick)

@@ -90,25 +90,10 @@ def _number(buf: np.ndarray, pos: int, n: int, stop: int) -> tuple[int, float, b
     if pos < n and (buf[pos] == 45 or buf[pos] == 43):         # - +
         negative = buf[pos] == 45
         pos += 1
-    mantissa = 0
-    digits = 0
-    while pos < n:
-        d = np.int64(buf[pos]) - 48
-        if d < 0 or d > 9:
-            break
-        mantissa = mantissa * 10 + d
-        digits += 1
-        pos += 1
+    pos, mantissa, digits = _more_digits(buf, pos, n, 0)
     decimals = 0
     if pos < n and buf[pos] == 46:                              # .
-        pos += 1
-        while pos < n:
-            d = np.int64(buf[pos]) - 48
-            if d < 0 or d > 9:
-                break
-            mantissa = mantissa * 10 + d
-            decimals += 1
-            pos += 1
+        pos, mantissa, decimals = _more_digits(buf, pos + 1, n, mantissa)
     digits += decimals
     if digits == 0 or not _ends(buf, pos, n, stop):
         return -1, 0.0, False
@@ -116,6 +101,21 @@ def _number(buf: np.ndarray, pos: int, n: int, stop: int) -> tuple[int, float, b
         return pos, 0.0, False
     value = float(mantissa) / _POW10[decimals]
     return pos, -value if negative else value, True
+
+
+@njit(cache=True, inline="always")
+def _more_digits(buf: np.ndarray, pos: int, n: int, mantissa: int) -> tuple[int, int, int]:
+    """The ASCII digits from `pos` appended to `mantissa`: (where they end, the new
+    mantissa, how many). It may wrap past 18 digits; `_number` then discards it."""
+    count = 0
+    while pos < n:
+        d = np.int64(buf[pos]) - 48
+        if d < 0 or d > 9:
+            break
+        mantissa = mantissa * 10 + d
+        count += 1
+        pos += 1
+    return pos, mantissa, count
 
 
 @njit(cache=True, inline="always")

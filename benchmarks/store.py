@@ -35,8 +35,10 @@ Measured, each in its own store file in a temporary directory deleted afterwards
 
 Method: ingest and peer figures are the best of `repeats` samples, each into a fresh file
 (the naive peers, thousands of inserts at about a millisecond each, are timed once);
-the analytics set runs once after an untimed warm-up on a small run (Numba compilation,
-the code paths), each part timed. Targets are reported, not asserted.
+the analytics set runs after an untimed warm-up on a small run (Numba compilation, the
+code paths), each part the best of `repeats` calls (they only read, so each call sees the
+same run; one call swung by about 0.1 s from run to run). Targets are reported, not
+asserted.
 """
 
 from __future__ import annotations
@@ -372,9 +374,9 @@ def run_store_bench(ticks: int = TICKS, fills: int = FILLS, *, naive_rows: int =
             warm = write_journal(store, 200)
             for fns in (parts, journal_parts, each_parts):                # warm-up
                 _time_parts(store, warm, fns)
-            parts_s = _time_parts(store, run, parts)
-            journal_s = _time_parts(store, run, journal_parts)
-            each_s = _time_parts(store, run, each_parts)
+            parts_s = _time_parts(store, run, parts, repeats)
+            journal_s = _time_parts(store, run, journal_parts, repeats)
+            each_s = _time_parts(store, run, each_parts, repeats)
             sizes.update({t: store.count(t, run) for t in _JOURNAL_TABLES})
         sizes["journal_file_mb"] = path.stat().st_size / 1e6
         files.drop(path)
@@ -442,9 +444,12 @@ def _ingest(files: _Files, ticks: int, batch_rows: int, naive_rows: int, repeats
         files, lambda s: naive_insert(s, fewer, one_transaction=False), 1)
 
 
-def _time_parts(store: Store, run: str, parts: Mapping[str, Callable[[Store, str], object]]
-                ) -> dict[str, float]:
-    return {name: _timed(lambda fn=fn: fn(store, run))[0] for name, fn in parts.items()}
+def _time_parts(store: Store, run: str, parts: Mapping[str, Callable[[Store, str], object]],
+                repeats: int = 1) -> dict[str, float]:
+    """Each part's best of `repeats` calls (the calls only read: each sees the same run)."""
+    return {name: min(_timed(lambda fn=fn: fn(store, run))[0]
+                      for _ in range(max(repeats, 1)))
+            for name, fn in parts.items()}
 
 
 def _spy(files: _Files, spy: Path, repeats: int, seconds: dict[str, float]) -> int:

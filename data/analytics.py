@@ -6,13 +6,15 @@
         hops = latency(store, run_id)                     # p50/p90/p99/max per hop
         curves = equity_curves(store, run_id, by="account")
 
-Aggregates over round trips and fills, the equity curves and the latency quantiles are
-DuckDB SQL (`data.analytics_sql`), run through the Store API. The statistics that walk a
+Aggregates over round trips and fills, the accounts' equity curves and the latency
+quantiles are DuckDB SQL (`data.analytics_sql`), run through the Store API. The run's
+curve is summed from its accounts' in one Numba pass, and the statistics that walk a
 curve in order (drawdown depth and duration, return moments) are one Numba pass over
 all curves at once (`curve_stats_nb`). The round trips are fetched once per analysis,
-only the columns the grouping needs: the time in the market, a union of intervals, is
-one Numba pass over them in order of start, and the realised-P&L curves of strategies
-and symbols one pass placing each on the run's grid (`data.analytics_kernels`).
+only the columns the grouping needs (key codes a byte each where they fit): the time in
+the market, a union of intervals, is one Numba pass over them in order of start, and the
+realised-P&L curves of strategies and symbols one pass placing each on the run's grid
+(`data.analytics_kernels`).
 
 A finished run is read from its summary (`data.analytics_summary`), written by
 `Store.end_run` from this module's `summarize`: the same figures, from a few hundred rows,

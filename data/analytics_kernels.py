@@ -10,8 +10,8 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
-__all__ = ["CurveStatus", "clipped_unions_nb", "covered_ns", "curve_stats_nb", "grid_slots_nb",
-           "grid_steps_nb", "slot_sums_nb", "union_length_nb"]
+__all__ = ["CurveStatus", "clipped_unions_nb", "covered_ns", "curve_stats_nb", "grid_steps_nb",
+           "grid_sums_nb", "summed_asof_nb", "union_length_nb"]
 
 
 class CurveStatus(IntEnum):
@@ -26,7 +26,7 @@ class CurveStatus(IntEnum):
 _EMPTY = int(CurveStatus.EMPTY)
 _ONE_SAMPLE = int(CurveStatus.ONE_SAMPLE)
 _NOT_POSITIVE = int(CurveStatus.NOT_POSITIVE)
-_WALK = 8                  # grid_steps_nb: steps walked before a binary search
+_WALK = 8                  # grid_sums_nb: steps walked before a binary search
 
 
 # --- curves ----------------------------------------------------------------------------
@@ -100,6 +100,37 @@ def curve_stats_nb(offsets: np.ndarray, ts_ns: np.ndarray, equity: np.ndarray
     return mean_r, std_r, down_r, max_dd, dd_ns, status
 
 
+@njit(cache=True, nogil=True)
+def summed_asof_nb(offsets: np.ndarray, ts_ns: np.ndarray, values: np.ndarray,
+                   grid_ns: np.ndarray) -> np.ndarray:
+    """Per time of `grid_ns` (int64, ascending), the sum over many series of each one's
+    latest value at or before that time, or its first value while it has none yet.
+
+    Series k is rows offsets[k]:offsets[k+1] of `ts_ns` (int64, ascending within a
+    series, one value per time) and `values` (float64); an empty series adds nothing.
+    Each cell is summed in series order. Returns float64 (len(grid_ns),). Never raises.
+    It is the run's equity curve from its accounts' (an ASOF join summed per time).
+
+    Reference: `reference_summed_asof` in tests/unit/data/test_analytics_kernels.py.
+    """
+    n_series = len(offsets) - 1
+    at = offsets[:-1].copy()            # per series: its latest row at or before the time
+    out = np.zeros(len(grid_ns), dtype=np.float64)
+    for j in range(len(grid_ns)):
+        t = grid_ns[j]
+        total = 0.0
+        for k in range(n_series):
+            i, hi = at[k], offsets[k + 1]
+            if i >= hi:
+                continue
+            while i + 1 < hi and ts_ns[i + 1] <= t:
+                i += 1
+            at[k] = i
+            total += values[i]
+        out[j] = total
+    return out
+
+
 @njit(cache=True)
 def grid_steps_nb(code: np.ndarray, at_ns: np.ndarray, value: np.ndarray,
                   grid_ns: np.ndarray, n_keys: int) -> np.ndarray:
@@ -109,21 +140,33 @@ def grid_steps_nb(code: np.ndarray, at_ns: np.ndarray, value: np.ndarray,
     (int64, ascending) at or after `at_ns[i]`; rows after the last grid time are left out.
     Returns float64 (n_keys, len(grid_ns)), each cell summed in row order (as
     numpy.bincount with weights does). Never raises for codes in range. It is
-    `slot_sums_nb` of `grid_slots_nb`: rows placed once serve several groupings.
+    `grid_sums_nb` for one grouping.
 
     Reference: `reference_grid_steps` in tests/unit/data/test_analytics_kernels.py.
     """
-    return slot_sums_nb(code, grid_slots_nb(at_ns, grid_ns), value, n_keys, len(grid_ns))
+    first = np.zeros(2, dtype=np.int64)
+    first[1] = n_keys
+    return grid_sums_nb((code,), at_ns, value, grid_ns, first)
 
 
-@njit(cache=True)
-def grid_slots_nb(at_ns: np.ndarray, grid_ns: np.ndarray) -> np.ndarray:
-    """Per row, the index of the first time of `grid_ns` (int64, ascending) at or after
-    `at_ns[i]` (numpy.searchsorted, side 'left'); len(grid_ns) after the last. A
-    journal's times come nearly in order, so each row's slot is first looked for a few
-    steps from the previous row's, and the grid searched only when it is further."""
+@njit(cache=True, nogil=True)
+def grid_sums_nb(codes: tuple, at_ns: np.ndarray, value: np.ndarray, grid_ns: np.ndarray,
+                 first: np.ndarray) -> np.ndarray:
+    """`grid_steps_nb` for several groupings of the same rows in one pass: each row is
+    placed once on the grid, and its value added to its key's cell in every grouping.
+
+    `codes` has one array per grouping (one dtype for all), the key of each row; grouping
+    g's key k is row first[g] + k of the result (`first`: int64, ascending, one more
+    entry than `codes`, the last the number of rows). Returns float64 (first[-1],
+    len(grid_ns)), each cell summed in row order. A journal's times come nearly in
+    order, so each row's grid time is first looked for a few steps from the previous
+    row's, and the grid searched only when it is further. Never raises for codes in range.
+
+    Reference: `reference_grid_steps` per grouping, in
+    tests/unit/data/test_analytics_kernels.py.
+    """
     n_grid = len(grid_ns)
-    out = np.empty(len(at_ns), dtype=np.int64)
+    out = np.zeros((first[-1], n_grid), dtype=np.float64)
     j = 0
     for i in range(len(at_ns)):
         at = at_ns[i]
@@ -136,20 +179,9 @@ def grid_slots_nb(at_ns: np.ndarray, grid_ns: np.ndarray) -> np.ndarray:
             steps += 1
         if not ((j == n_grid or grid_ns[j] >= at) and (j == 0 or grid_ns[j - 1] < at)):
             j = np.searchsorted(grid_ns, at, side="left")
-        out[i] = j
-    return out
-
-
-@njit(cache=True)
-def slot_sums_nb(code: np.ndarray, slot: np.ndarray, value: np.ndarray, n_keys: int,
-                 n_slots: int) -> np.ndarray:
-    """Per key and slot, the sum of the values of the rows there, in row order: float64
-    (n_keys, n_slots); rows with a slot outside [0, n_slots) are left out."""
-    out = np.zeros((n_keys, n_slots), dtype=np.float64)
-    for i in range(len(code)):
-        j = slot[i]
-        if 0 <= j < n_slots:
-            out[code[i], j] += value[i]
+        if j < n_grid:
+            for g in range(len(codes)):
+                out[first[g] + codes[g][i], j] += value[i]
     return out
 
 
@@ -185,18 +217,22 @@ def union_length_nb(code: np.ndarray, start: np.ndarray, end: np.ndarray,
 
 @njit(cache=True, nogil=True)
 def clipped_unions_nb(codes: tuple, entry: np.ndarray, exit_: np.ndarray,
-                      order: np.ndarray, start: int, end: int, caps: tuple) -> np.ndarray:
+                      run_lo: np.ndarray, run_hi: np.ndarray, merged: bool, start: int,
+                      end: int, caps: tuple) -> np.ndarray:
     """`union_length_nb` for several groupings of the same intervals in one pass: for
     grouping g, per key k, the length of the union of [max(entry_i, start),
     min(exit_i, end, caps[g][k])) over the intervals i with codes[g][i] == k. Intervals
     are clipped as they are read (no clipped copies are made).
 
     `codes` and `caps` are tuples with one array per grouping: the key of each interval
-    (0 <= code < len(caps[g])) and, per key, where its intervals end at the latest (the
-    int64 maximum: nowhere). `order` visits the intervals by ascending entry (ties in
-    any order): clipping every entry to the same `start` keeps that order. Returns int64
-    (len(codes), the most keys of a grouping), row g holding grouping g's lengths. Never
-    raises for codes in range.
+    (0 <= code < len(caps[g]); one dtype for all) and, per key, where its intervals end
+    at the latest (the int64 maximum: nowhere). The intervals must be visited by
+    ascending entry (ties in any order): they are the runs of rows run_lo[r]:run_hi[r],
+    each by ascending entry and `merged` by entry (a few runs: each step looks at every
+    run's next row), or else taken in turn (any order is runs of one row). Clipping
+    every entry to the same `start` keeps that order. Returns int64 (len(codes), the
+    most keys of a grouping), row g holding grouping g's lengths. Never raises for
+    codes in range.
 
     Reference: `reference_union_length` of the clipped intervals, in
     tests/unit/data/test_analytics_kernels.py.
@@ -207,23 +243,42 @@ def clipped_unions_nb(codes: tuple, entry: np.ndarray, exit_: np.ndarray,
         width = max(width, len(caps[g]))
     reach = np.full((n_groupings, width), np.iinfo(np.int64).min, dtype=np.int64)
     out = np.zeros((n_groupings, width), dtype=np.int64)
-    for j in range(len(order)):
-        i = order[j]
-        s = max(entry[i], start)
-        whole = min(exit_[i], end)
-        if whole <= s:
+    if not merged:
+        for r in range(len(run_lo)):
+            for i in range(run_lo[r], run_hi[r]):
+                _add_clipped(i, codes, entry, exit_, start, end, caps, reach, out)
+        return out
+    at = run_lo.copy()
+    while True:
+        best = -1
+        for r in range(len(at)):
+            if at[r] < run_hi[r] and (best < 0 or entry[at[r]] < entry[at[best]]):
+                best = r
+        if best < 0:
+            return out
+        _add_clipped(at[best], codes, entry, exit_, start, end, caps, reach, out)
+        at[best] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_clipped(i: int, codes: tuple, entry: np.ndarray, exit_: np.ndarray, start: int,
+                 end: int, caps: tuple, reach: np.ndarray, out: np.ndarray) -> None:
+    """clipped_unions_nb's step: interval i, clipped, added to its key's union in each
+    grouping beyond the furthest end seen there (`reach`)."""
+    s = max(entry[i], start)
+    whole = min(exit_[i], end)
+    if whole <= s:
+        return
+    for g in range(len(codes)):
+        k = codes[g][i]
+        e = min(whole, caps[g][k])
+        if e <= s:
             continue
-        for g in range(n_groupings):
-            k = codes[g][i]
-            e = min(whole, caps[g][k])
-            if e <= s:
-                continue
-            lo = max(s, reach[g, k])
-            if e > lo:
-                out[g, k] += e - lo
-            if e > reach[g, k]:
-                reach[g, k] = e
-    return out
+        lo = max(s, reach[g, k])
+        if e > lo:
+            out[g, k] += e - lo
+        if e > reach[g, k]:
+            reach[g, k] = e
 
 
 def covered_ns(code: np.ndarray, start: np.ndarray, end: np.ndarray, n_keys: int

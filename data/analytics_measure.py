@@ -3,9 +3,11 @@
 
 Several groupings are measured together (`measure_all`): one statement gives every
 grouping's aggregates (data.analytics_queries), the round trips are fetched once with a
-key code per grouping, sorted once by entry for the time in the market, and placed once
-on the run's grid for the curves of realised P&L. A grouping measured alone runs the same
-statements restricted to it, so its figures are the same either way.
+key code per grouping, walked once in order of entry for the time in the market (the
+ordered runs DuckDB returns them in, merged), and placed once on the run's grid for the
+curves of realised P&L; the accounts' equity curves are fetched once, and the run's
+summed from them. A grouping measured alone runs the same statements restricted to it,
+so its figures are the same either way.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from data import analytics_queries as queries
 from data import analytics_sql as sql
-from data.analytics_kernels import clipped_unions_nb, curve_stats_nb, grid_slots_nb, slot_sums_nb
+from data.analytics_kernels import clipped_unions_nb, curve_stats_nb, grid_sums_nb, summed_asof_nb
 from data.analytics_summary import CurveFigures, Measured
 from data.store import Store
 
@@ -34,6 +36,11 @@ YEAR_NS = 365.25 * 86_400 * 1_000_000_000
 _PNL_CURVES = ("strategy", "symbol")      # curves of realised P&L on the run's grid
 _NEVER = np.iinfo(np.int64).max            # a NULL exit: after every time
 _EVER = np.iinfo(np.int64).min             # a NULL entry: before every time
+_RUNS = 16                                 # _entry_runs: with more, the rows are sorted
+# Key codes of round trips: the narrowest type that holds every grouping's (one type for
+# all, as the kernels take them together): (most keys, SQL type, numpy dtype).
+_CODE_TYPES = ((1 << 8, "UTINYINT", np.uint8), (1 << 16, "USMALLINT", np.uint16),
+               (1 << 31, "INTEGER", np.int32))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -54,7 +61,7 @@ class EquityCurve:
 class _Trips:
     """Round trips fetched once (queries.trip_rows) for the groupings reading them: entry
     and exit time (NULL: the int64 minimum and maximum), net P&L (empty when not read),
-    and per grouping the key codes (the run: all 0)."""
+    and per grouping the key codes (the run: all 0), of one unsigned or int32 dtype."""
 
     entry: np.ndarray
     exit: np.ndarray
@@ -155,12 +162,15 @@ def _fetch_trips(store: Store, run_id: str, p: queries.Plan, keys: dict[str, lis
         if not mine:
             continue
         coded = tuple(g for g in mine if g != "run")
-        text = queries.trip_rows(p, source, coded, net=any(g in _PNL_CURVES for g in mine))
+        most = max((len(keys[g]) for g in coded), default=1)
+        sql_type, dtype = next((t, d) for n, t, d in _CODE_TYPES if most <= n)
+        text = queries.trip_rows(p, source, coded, net=any(g in _PNL_CURVES for g in mine),
+                                 code_type=sql_type)
         cols = store.query(text, _params(text, run=run_id,
                                          **{f"keys_{g}": keys[g] for g in coded}))
         entry = _filled(cols["entry_ts_ns"], np.int64, _EVER)
-        codes = {g: (np.ascontiguousarray(np.ma.getdata(cols[f"code_{g}"]), dtype=np.int32)
-                     if g != "run" else np.zeros(len(entry), dtype=np.int32)) for g in mine}
+        codes = {g: (np.ascontiguousarray(np.ma.getdata(cols[f"code_{g}"]), dtype=dtype)
+                     if g != "run" else np.zeros(len(entry), dtype=dtype)) for g in mine}
         net = (_filled(cols["net"], np.float64, np.nan) if "net" in cols
                else np.zeros(0, dtype=np.float64))
         trips = _Trips(entry, _filled(cols["exit_ts_ns"], np.int64, _NEVER), net, codes)
@@ -182,8 +192,7 @@ def _exposure(trips: dict[str, _Trips], opened: dict[str, np.ndarray],
     open_from; masked: none), of the positions still open at the end, all clipped to the
     span. Such a position covers [open_from, end] whole, so the round trips count only
     before it: their ends are capped there. The groupings sharing a fetch of round trips
-    are measured in one pass, in order of entry (a stable sort, fast on the nearly
-    sorted entries of a journal; none when they are sorted already)."""
+    are measured in one pass, in order of entry (`_entry_runs`)."""
     out = {g: np.zeros(len(o), dtype=np.int64) for g, o in opened.items()}
     if start is None or end is None:
         return out
@@ -199,10 +208,9 @@ def _exposure(trips: dict[str, _Trips], opened: dict[str, np.ndarray],
         mine = [g for g in opened if trips.get(g) is t and len(opened[g])]
         if not mine:
             continue
-        ordered = len(t.entry) < 2 or bool(np.all(t.entry[1:] >= t.entry[:-1]))
-        order = np.arange(len(t.entry)) if ordered else np.argsort(t.entry, kind="stable")
-        lengths = clipped_unions_nb(tuple(t.codes[g] for g in mine), t.entry, t.exit, order,
-                                    start, end, tuple(caps[g] for g in mine))
+        lengths = clipped_unions_nb(tuple(t.codes[g] for g in mine), t.entry, t.exit,
+                                    *_entry_runs(t.entry), start, end,
+                                    tuple(caps[g] for g in mine))
         for row, g in enumerate(mine):
             out[g] = lengths[row, :len(opened[g])].copy()
     for g, (keys, length) in tails.items():
@@ -210,19 +218,48 @@ def _exposure(trips: dict[str, _Trips], opened: dict[str, np.ndarray],
     return out
 
 
+def _entry_runs(entry: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """How `clipped_unions_nb` visits the round trips by ascending entry: runs of rows
+    (first rows, ends) and whether to merge them. A journal's round trips come in order
+    of entry, but DuckDB's parallel join may return them as a few ordered runs (one per
+    thread): fewer than `_RUNS` are merged as they are read, with no sort of the rows nor
+    an order of them kept (millions of rows). More are sorted (a stable sort), and taken
+    in turn as runs of one row."""
+    n = len(entry)
+    cuts = np.flatnonzero(entry[1:] < entry[:-1]) + 1 if n > 1 else np.zeros(0, np.int64)
+    if len(cuts) < _RUNS:
+        return np.concatenate([[0], cuts]), np.concatenate([cuts, [n]]), True
+    order = np.argsort(entry, kind="stable")
+    return order, order + 1, False
+
+
 def _sampled(store: Store, run_id: str, groupings: tuple[str, ...]
              ) -> dict[str, dict[str, np.ndarray]]:
-    """What the curves read of the equity samples: the run's curve ("run"), the
-    accounts' ("account") and the grid ("grid": the run's curve's times and base)."""
-    sampled = {"run": sql.RUN_CURVE, "account": sql.ACCOUNT_CURVES}
-    read = {g: sampled[g] for g in groupings if g in sampled}
-    if len(read) == 2:
-        cols = _split(store.query(sql.CURVES, {"run": run_id}), tuple(read))
-    else:
-        cols = {g: store.query(text, {"run": run_id}) for g, text in read.items()}
-    if any(g in _PNL_CURVES for g in groupings):
-        cols["grid"] = cols["run"] if "run" in cols else store.query(sql.GRID, {"run": run_id})
+    """What the curves read of the equity samples, fetched once: the accounts' curves
+    ("account"), the run's ("run": at each time any account sampled, the sum of every
+    account's latest sample, summed by `summed_asof_nb`) and the grid ("grid": the run's
+    curve, whose first value is its starting equity, the sum of the first samples)."""
+    if not {"run", "account", *_PNL_CURVES} & set(groupings):
+        return {}
+    accounts = store.query(sql.ACCOUNT_CURVES, {"run": run_id})
+    cols = {"account": accounts}
+    if {"run", *_PNL_CURVES} & set(groupings):
+        cols["run"] = cols["grid"] = _run_curve(run_id, accounts)
     return cols
+
+
+def _run_curve(run_id: str, accounts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The run's curve from its accounts' (key-sorted, NULL-free columns of
+    ACCOUNT_CURVES), as columns: key, ts_ns, equity and base (the starting equity)."""
+    keys = np.asarray(accounts["key"], dtype=object)
+    ts = np.ascontiguousarray(np.ma.getdata(accounts["ts_ns"]), dtype=np.int64)
+    equity = np.ascontiguousarray(np.ma.getdata(accounts["equity"]), dtype=np.float64)
+    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    offsets = np.concatenate([[0], cuts, [len(keys)]]).astype(np.int64)
+    grid = np.unique(ts)
+    summed = summed_asof_nb(offsets, ts, equity, grid)
+    return {"key": np.full(len(grid), run_id, dtype=object), "ts_ns": grid,
+            "equity": summed, "base": summed[:1]}
 
 
 def _curves(samples: dict[str, dict[str, np.ndarray]], groupings: tuple[str, ...],
@@ -231,37 +268,41 @@ def _curves(samples: dict[str, dict[str, np.ndarray]], groupings: tuple[str, ...
     """Each grouping's curves: the run's and the accounts' from their equity samples,
     the others' from the round trips placed on the run's grid (`samples`: `_sampled`)."""
     out: dict[str, list[EquityCurve]] = {}
-    slots: dict[int, np.ndarray] = {}      # per fetch of round trips
     for g in groupings:
-        if g in _PNL_CURVES:
-            out[g] = _pnl_curves(g, samples["grid"], keys.get(g, []), trips.get(g), slots,
-                                 traded.get(g))
-        else:
+        if g not in _PNL_CURVES:
             c = samples[g]
             out[g] = [EquityCurve(g, key, ts, equity) for key, ts, equity
                       in _segments(c["key"], c["ts_ns"], c["equity"])]
-    return out
+    pnl = tuple(g for g in groupings if g in _PNL_CURVES)
+    if pnl:
+        out.update(_pnl_curves(pnl, samples["grid"], keys, trips, traded))
+    return {g: out[g] for g in groupings}
 
 
-def _pnl_curves(grouping: str, grid_cols: dict[str, np.ndarray], keys: list[str],
-                trips: _Trips | None, slots: dict[int, np.ndarray],
-                traded: np.ndarray | None) -> list[EquityCurve]:
-    """Base + cumulative net P&L on the run's grid (see analytics_sql.GRID), for each key
+def _pnl_curves(groupings: tuple[str, ...], grid_cols: dict[str, np.ndarray],
+                keys: dict[str, list[str]], trips: dict[str, _Trips],
+                traded: dict[str, np.ndarray]) -> dict[str, list[EquityCurve]]:
+    """Base + cumulative net P&L on the run's grid (the run's curve's times), for each key
     with round trips: each trip steps its key's curve at the first grid time at or after
-    its exit (none after the last). `slots`: those grid times per fetch, found once;
-    `traded`: per key, whether it has round trips (None: every key has)."""
+    its exit (none after the last). The groupings sharing a fetch of round trips are
+    placed in one pass (`grid_sums_nb`). `traded`: per key, whether it has round trips
+    (a grouping absent: every key has)."""
+    out: dict[str, list[EquityCurve]] = {g: [] for g in groupings}
     grid = np.ascontiguousarray(np.ma.getdata(grid_cols["ts_ns"]), dtype=np.int64)
-    if not len(grid) or trips is None:
-        return []
+    if not len(grid):
+        return out
     base = float(grid_cols["base"][0])
-    code = trips.codes[grouping]
-    if id(trips) not in slots:
-        slots[id(trips)] = grid_slots_nb(trips.exit, grid)
-    steps = slot_sums_nb(code, slots[id(trips)], trips.net, len(keys), len(grid))
-    if traded is None:
-        traded = np.ones(len(keys), dtype=bool)
-    return [EquityCurve(grouping, _key(key), grid, base + np.cumsum(step))
-            for key, step, has in zip(keys, steps, traded, strict=True) if has]
+    for t in {id(t): t for g, t in trips.items() if g in groupings}.values():
+        mine = tuple(g for g in groupings if trips.get(g) is t)
+        sizes = [len(keys.get(g, [])) for g in mine]
+        first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        codes = tuple(t.codes[g] for g in mine)
+        steps = grid_sums_nb(codes, t.exit, t.net, grid, first)
+        for g, lo, hi in zip(mine, first[:-1], first[1:], strict=True):
+            has = traded.get(g, np.ones(hi - lo, dtype=bool))
+            out[g] = [EquityCurve(g, _key(key), grid, base + np.cumsum(step))
+                      for key, step, h in zip(keys[g], steps[lo:hi], has, strict=True) if h]
+    return out
 
 
 def _segments(keys: np.ndarray, ts: np.ndarray, values: np.ndarray

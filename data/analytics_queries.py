@@ -198,16 +198,18 @@ def aggregates(p: Plan) -> str:
     return f"WITH {_ctes(p, names)},{','.join(blocks)}\n{union}\nORDER BY grouping, key"
 
 
-def trip_rows(p: Plan, trips: str, coded: tuple[str, ...], *, net: bool) -> str:
+def trip_rows(p: Plan, trips: str, coded: tuple[str, ...], *, net: bool,
+              code_type: str = "INTEGER") -> str:
     """Every round trip in the CTE `trips`, once, for what walks them in order in Numba
     (data.analytics_kernels): per grouping in `coded`, `code_<grouping>`, the index of
-    the trip's key in the parameter `$keys_<grouping>` (the keys `aggregates` found);
+    the trip's key in the parameter `$keys_<grouping>` (the keys `aggregates` found), of
+    SQL type `code_type` (the narrowest that holds them: a byte per trip, not four);
     its entry and exit times; with `net`, its net P&L. Only these columns are fetched:
     moving millions of rows into numpy is most of the cost."""
     reads = {r.grouping: r for r in p.reads}
     lists = "".join(
         f",\nkk_{g} AS (SELECT unnest($keys_{g}) AS key, "
-        f"(generate_subscripts($keys_{g}, 1) - 1)::INTEGER AS code)" for g in coded)
+        f"(generate_subscripts($keys_{g}, 1) - 1)::{code_type} AS code)" for g in coded)
     joins = "".join(f"\n    JOIN kk_{g} ON kk_{g}.key = {reads[g].key.format(t=trips)}"
                     for g in coded)
     cols = "".join(f"kk_{g}.code AS code_{g}, " for g in coded)

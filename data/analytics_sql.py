@@ -106,54 +106,28 @@ SELECT min(lo), max(hi) FROM (
 
 # Each account's equity samples, one per time: a duplicate (account, ts_ns) keeps the
 # last by `seq` (schema v5; the order journaled), then by journal order (rowid) where seq
-# is missing (rows from before v5 sort first) or equal. `first_equity` is each account's
-# first sample.
+# is missing (rows from before v5 sort first) or equal.
 _EQUITY = """
 eq AS (SELECT coalesce(account_id, '') AS account_id, ts_ns,
               arg_max(equity, struct_pack(q := coalesce(seq, -1), r := rowid)) AS equity
        FROM equity WHERE run_id = $run AND ts_ns IS NOT NULL AND equity IS NOT NULL
-       GROUP BY ALL),
-grid AS (SELECT DISTINCT ts_ns FROM eq),
-acc AS (SELECT account_id, arg_min(equity, ts_ns) AS first_equity FROM eq GROUP BY ALL)"""
+       GROUP BY ALL)"""
 
-# The run's curve: at each time any account sampled, the sum over accounts of each one's
-# latest sample at or before it (its first sample before it has one). Its times are the
-# run's grid and `base` its starting equity, as GRID gives them.
-RUN_CURVE = f"""
-WITH {_EQUITY},
-ga AS (SELECT grid.ts_ns, acc.account_id, acc.first_equity FROM grid CROSS JOIN acc)
-SELECT $run AS key, ga.ts_ns, sum(coalesce(eq.equity, ga.first_equity)) AS equity,
-       (SELECT sum(first_equity) FROM acc) AS base
-FROM ga ASOF LEFT JOIN eq ON eq.account_id = ga.account_id AND eq.ts_ns <= ga.ts_ns
-GROUP BY ga.ts_ns ORDER BY ga.ts_ns"""
-
+# Every account's curve, sorted by account and time. The run's curve is summed from these
+# (data.analytics_measure, with data.analytics_kernels.summed_asof_nb): at each time any
+# account sampled (the run's grid), the sum over accounts of each one's latest sample at
+# or before it (its first sample before it has one); its first value, the sum of the
+# first samples, is the run's starting equity.
 ACCOUNT_CURVES = f"""
 WITH {_EQUITY}
 SELECT account_id AS key, ts_ns, equity FROM eq ORDER BY key, ts_ns"""
 
-# Both at once, the samples read and deduplicated once: rows of `grouping` 'account' (as
-# ACCOUNT_CURVES) then 'run' (as RUN_CURVE).
-CURVES = f"""
-WITH {_EQUITY.replace("eq AS (", "eq AS MATERIALIZED (", 1)},
-ga AS (SELECT grid.ts_ns, acc.account_id, acc.first_equity FROM grid CROSS JOIN acc),
-run AS (SELECT 'run' AS grouping, $run AS key, ga.ts_ns,
-               sum(coalesce(eq.equity, ga.first_equity)) AS equity,
-               (SELECT sum(first_equity) FROM acc) AS base
-        FROM ga ASOF LEFT JOIN eq ON eq.account_id = ga.account_id AND eq.ts_ns <= ga.ts_ns
-        GROUP BY ga.ts_ns)
-SELECT 'account' AS grouping, account_id AS key, ts_ns, equity, NULL::DOUBLE AS base FROM eq
-UNION ALL SELECT * FROM run
-ORDER BY grouping, key, ts_ns"""
-
 # A strategy's or symbol's curve is the run's starting equity plus the group's cumulative
 # net P&L of round trips closed by each time of the run's grid. SQL gives the pieces: the
-# grid with the starting equity (sum of the accounts' first samples), the group keys in
-# order and the round trips (data.analytics_queries: group_keys, trip_rows);
-# data.analytics_kernels.grid_steps_nb puts each at the first grid time at or after its
-# exit and data.analytics adds them up along the grid.
-GRID = f"""
-WITH {_EQUITY}
-SELECT ts_ns, (SELECT sum(first_equity) FROM acc) AS base FROM grid ORDER BY ts_ns"""
+# accounts' curves (for the grid), the group keys in order and the round trips
+# (data.analytics_queries: group_keys, trip_rows); data.analytics_kernels.grid_slots_nb
+# puts each at the first grid time at or after its exit and data.analytics_measure adds
+# them up along the grid.
 
 # Per hop: quantiles interpolated linearly between order statistics, (n - 1) q from the
 # smallest (numpy.percentile's default, 'linear').

@@ -1,6 +1,6 @@
-"""The interval-union and grid-step kernels against plain-Python references, on hand cases
-and random inputs (hypothesis): ties, empty and nested intervals, times before, on and
-after the grid, NaN values included."""
+"""The interval-union, grid-step and summed-curve kernels against plain-Python references,
+on hand cases and random inputs (hypothesis): ties, empty and nested intervals, rows in
+runs, times before, on and after the grid, NaN values included."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.analytics_kernels import covered_ns, grid_steps_nb, union_length_nb
+from data.analytics_kernels import (
+    clipped_unions_nb,
+    covered_ns,
+    grid_steps_nb,
+    grid_sums_nb,
+    summed_asof_nb,
+    union_length_nb,
+)
+from data.analytics_measure import _entry_runs
 
 
 def reference_union_length(code: list[int], start: list[int], end: list[int],
@@ -106,3 +114,112 @@ def test_the_grid_steps_kernel_matches_the_plain_python_reference(rows, grid):
                         np.array(value, dtype=np.float64), np.array(grid, dtype=np.int64), 3)
     np.testing.assert_array_equal(got, np.array(reference_grid_steps(code, at, value, grid, 3),
                                                 dtype=np.float64).reshape(3, len(grid)))
+
+
+# --- several groupings at once ----------------------------------------------------------
+
+NEVER = np.iinfo(np.int64).max
+
+
+def reference_clipped_unions(codes: list[list[int]], entry: list[int], exit_: list[int],
+                             start: int, end: int, caps: list[list[int]]) -> list[list[int]]:
+    """Plain Python: per grouping, the union of each key's intervals clipped to the span
+    and to the key's cap."""
+    out = []
+    for code, cap in zip(codes, caps, strict=True):
+        lo = [max(s, start) for s in entry]
+        hi = [min(e, end, cap[c]) for c, e in zip(code, exit_, strict=True)]
+        out.append(reference_union_length(code, lo, hi, len(cap)))
+    return out
+
+
+trips = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(-20, 60),
+                           st.integers(-5, 30)), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(trips, st.integers(-10, 20), st.integers(0, 50), st.integers(1, 4),
+       st.lists(st.integers(-5, 60), min_size=4, max_size=4))
+def test_clipped_unions_in_runs_merged_or_sorted_match_the_plain_python_reference(
+        rows, start, length, n_runs, cap_at):
+    # the rows come in order of entry cut into runs, shuffled (as a parallel join returns
+    # them); _entry_runs merges a few, and sorts more
+    rows = sorted(rows, key=lambda r: r[2])
+    cut = np.array_split(np.arange(len(rows)), n_runs)
+    order = [int(i) for part in cut[::-1] for i in part]
+    rows = [rows[i] for i in order]
+    codes = [[a for a, _, _, _ in rows], [b for _, b, _, _ in rows]]
+    entry = [e for _, _, e, _ in rows]
+    exit_ = [e + d for _, _, e, d in rows]
+    caps = [[NEVER, cap_at[0], NEVER], [cap_at[1], NEVER, cap_at[2], cap_at[3]]]
+    end = start + length
+    arrays = tuple(np.array(c, dtype=np.uint8) for c in codes)
+    e = np.array(entry, dtype=np.int64)
+    for lo, hi, merged in (_entry_runs(e), (*_entry_runs_sorted(e), False)):
+        got = clipped_unions_nb(arrays, e, np.array(exit_, dtype=np.int64), lo, hi, merged,
+                                start, end, tuple(np.array(c, dtype=np.int64) for c in caps))
+        want = reference_clipped_unions(codes, entry, exit_, start, end, caps)
+        assert got[0, :3].tolist() == want[0] and got[1].tolist() == want[1]
+
+
+def _entry_runs_sorted(entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(entry, kind="stable")
+    return order, order + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(-5, 60),
+                          st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")))),
+                max_size=60),
+       st.lists(st.integers(0, 50), max_size=12, unique=True))
+def test_grid_sums_of_several_groupings_are_each_groupings_grid_steps(rows, grid):
+    grid = np.array(sorted(grid), dtype=np.int64)
+    a = np.array([r[0] for r in rows], dtype=np.uint8)
+    b = np.array([r[1] for r in rows], dtype=np.uint8)
+    at = np.array([r[2] for r in rows], dtype=np.int64)
+    value = np.array([r[3] for r in rows], dtype=np.float64)
+    got = grid_sums_nb((a, b), at, value, grid, np.array([0, 3, 7], dtype=np.int64))
+    assert got.shape == (7, len(grid))
+    for rows_of, code, n in ((slice(0, 3), a, 3), (slice(3, 7), b, 4)):
+        want = reference_grid_steps(code.tolist(), at.tolist(), value.tolist(), grid.tolist(), n)
+        np.testing.assert_array_equal(got[rows_of], np.array(want).reshape(n, len(grid)))
+
+
+# --- the run's curve from its accounts' ---------------------------------------------------
+
+def reference_summed_asof(series: list[tuple[list[int], list[float]]], grid: list[int]
+                          ) -> list[float]:
+    """Plain Python: at each grid time, each series' latest value at or before it (its
+    first before it has one), summed in series order."""
+    out = []
+    for t in grid:
+        total = 0.0
+        for ts, values in series:
+            if ts:
+                seen = [v for s, v in zip(ts, values, strict=True) if s <= t]
+                total += seen[-1] if seen else values[0]
+        out.append(total)
+    return out
+
+
+def test_a_series_counts_with_its_first_value_until_it_has_one():
+    offsets = np.array([0, 2, 2, 4], dtype=np.int64)           # the second is empty
+    ts = np.array([0, 20, 10, 30], dtype=np.int64)
+    values = np.array([100.0, 120.0, 50.0, 60.0])
+    got = summed_asof_nb(offsets, ts, values, np.array([0, 10, 20, 30], dtype=np.int64))
+    assert got.tolist() == [150.0, 150.0, 170.0, 180.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(-5, 40), st.floats(-1e6, 1e6), max_size=8),
+                max_size=5),
+       st.lists(st.integers(-10, 50), max_size=12, unique=True))
+def test_the_summed_curve_kernel_matches_the_plain_python_reference(series, grid):
+    series = [(sorted(s), [s[t] for t in sorted(s)]) for s in series]
+    sizes = [len(ts) for ts, _ in series]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    ts = np.array([t for s, _ in series for t in s], dtype=np.int64)
+    values = np.array([v for _, vs in series for v in vs], dtype=np.float64)
+    grid = sorted(grid)
+    got = summed_asof_nb(offsets, ts, values, np.array(grid, dtype=np.int64))
+    assert got.tolist() == reference_summed_asof(series, grid)

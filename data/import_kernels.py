@@ -46,7 +46,7 @@ def clean_bars_nb(buf: np.ndarray, ncols: int, time_col: int, slots: np.ndarray,
         nrows += buf[i] == _NEWLINE
     ts = np.empty(nrows, np.int64)
     values = np.empty((nslots, nrows))
-    deferred = np.empty((nrows * nslots, 4), np.int64)    # at worst every number
+    deferred = np.empty((64, 4), np.int64)     # grown by doubling: usually few or none
     k = 0
     pos = 0
     for row in range(nrows):
@@ -59,6 +59,10 @@ def clean_bars_nb(buf: np.ndarray, ncols: int, time_col: int, slots: np.ndarray,
                 start = pos
                 pos, values[slot, row], exact = _number(buf, pos, n, stop)
                 if not exact and pos >= 0:
+                    if k == len(deferred):
+                        grown = np.empty((2 * k, 4), np.int64)
+                        grown[:k] = deferred
+                        deferred = grown
                     deferred[k, 0], deferred[k, 1], deferred[k, 2], deferred[k, 3] = \
                         start, pos, row, slot
                     k += 1

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from data import importers
+from data.import_kernels import clean_bars_nb
 from data.importers import ImportFailed, read_ohlcv, read_yahoo
 from tests.unit.data.test_importers import refdata_path
 
@@ -48,6 +49,20 @@ def test_long_numbers_are_read_by_float_and_exact(tmp_path: Path, monkeypatch):
                     "2020-01-02T00:02,+1.5,2,.5,.5,12345678901234567890\n")
     fast = read_ohlcv(path, "X", interval="1m")
     assert fast.columns["volume"][0] == 218102.59507500002
+    assert_same(fast, careful(monkeypatch, read_ohlcv, path, "X", interval="1m"))
+
+
+def test_many_long_numbers_grow_the_kernels_list_of_them(tmp_path: Path, monkeypatch):
+    # 300 rows x 2 numbers too long for the exact path: the list starts at 64 and doubles
+    rows = "".join(f"2020-01-{1 + i // 1440:02d} {i // 60 % 24:02d}:{i % 60:02d},"
+                   f"1.{i:020d},2,1,1.{i:020d},3.{i:025d}\n" for i in range(300))
+    path = tmp_path / "bars.csv"
+    path.write_text("time,open,high,low,close,volume\n" + rows)
+    status, _, _, deferred = clean_bars_nb(np.frombuffer(rows.encode(), np.uint8), 6, 0,
+                                           np.array([-1, 0, 1, 2, 3, 4]), 5)
+    assert status == 0 and len(deferred) == 900          # read by the kernel, not refused
+    fast = read_ohlcv(path, "X", interval="1m")
+    assert fast.columns["volume"][299] == float(f"3.{299:025d}")
     assert_same(fast, careful(monkeypatch, read_ohlcv, path, "X", interval="1m"))
 
 

@@ -20,8 +20,9 @@ already holds, denied ones included, are caught through `RiskView.knows_order`.
 Fleet aggregates: each check (and `observe`) refreshes that account's equity and projected
 quantities in a `FleetBook`; an accepted order adds itself at once. The fleet sums hold
 every account as of its last check; to let fleet loss limits act between orders, a host
-calls `observe(view, now_ns)` after marks or fills. State changes are
-`TradingStateChanged` events, appended to `events` and passed to `sink`.
+calls `observe(view, now_ns)` after marks or fills. Only the sums a configured fleet limit
+reads are kept: quantities and marks for exposure, equity for daily loss and drawdown.
+State changes are `TradingStateChanged` events, appended to `events` and passed to `sink`.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ class RiskGate:
         self._books: dict[str, AccountMemory] = {}
         self._fleet = FleetBook()
         self._fleet_state = ScopeState(FLEET, config.fleet)
+        # The fleet book is kept only for the fleet limits that read it (limits are frozen):
+        # quantities and marks for exposure, equity sums for daily loss and drawdown.
+        self._fleet_exposure = (config.fleet.max_gross_exposure is not None
+                                or config.fleet.max_net_exposure is not None)
+        self._fleet_losses = self._fleet_state.has_loss_limits
 
     def set_sink(self, sink: Callable[[object], None] | None) -> None:
         """Where trading-state events go besides `events`; None for nowhere."""
@@ -227,9 +233,10 @@ class RiskGate:
                 f"order rate exceeds account.max_orders_per_second="
                 f"{limits.max_orders_per_second:.10g} (burst {limits.bucket_size})")
         self._remember(book, cmd)
-        self._fleet.set_quantity(cmd.account_id, sym, proj.worst(sym, _signed(cmd)))
-        if sym not in self._fleet.marks:             # valued as the order was
-            self._fleet.mark(sym, _valuation(cmd, view), inst.multiplier)
+        if self._fleet_exposure:
+            self._fleet.set_quantity(cmd.account_id, sym, proj.worst(sym, _signed(cmd)))
+            if sym not in self._fleet.marks:             # valued as the order was
+                self._fleet.mark(sym, _valuation(cmd, view), inst.multiplier)
         return None
 
     def _check_open(self, cmd: SubmitOrder, view: RiskView, proj: Projection,
@@ -250,12 +257,12 @@ class RiskGate:
         if ref is None:
             return DenyReason.NO_PRICE, (
                 f"no valid {'ask' if cmd.side is OrderSide.BUY else 'bid'} for {sym}")
-        symbols = proj.symbols()
-        unmarked = sorted(s for s in symbols - {sym}
-                          if proj.worst(s) != 0.0 and not is_finite_positive(view.marks.get(s)))
+        worsts = proj.worsts()
+        unmarked = [s for s, q in worsts.items() if s != sym and q != 0.0
+                    and not is_finite_positive(view.marks.get(s))]
         if unmarked or not math.isfinite(view.equity):
-            return DenyReason.NO_PRICE, (f"no valid mark for held {unmarked}" if unmarked
-                                         else f"equity {view.equity!r}")
+            return DenyReason.NO_PRICE, (f"no valid mark for held {sorted(unmarked)}"
+                                         if unmarked else f"equity {view.equity!r}")
         notional = inst.notional(qty, ref)
         found = caps.below("min_order_notional", notional, "notional",
                            f"{sym}.min_notional", inst.min_notional)
@@ -280,22 +287,26 @@ class RiskGate:
                                f"{sym} position notional after"))
         if found:
             return DenyReason.MAX_POSITION, found
-        open_now = {s for s in symbols if abs(proj.worst(s)) > 1e-12}
         cap = limits.max_open_positions
-        if cap is not None and sym not in open_now and len(open_now) + 1 > cap:
-            return DenyReason.MAX_OPEN_POSITIONS, (
-                f"open positions after {len(open_now) + 1} exceeds "
-                f"account.max_open_positions={cap}")
+        if cap is not None:
+            open_now = {s for s, q in worsts.items() if abs(q) > 1e-12}
+            if sym not in open_now and len(open_now) + 1 > cap:
+                return DenyReason.MAX_OPEN_POSITIONS, (
+                    f"open positions after {len(open_now) + 1} exceeds "
+                    f"account.max_open_positions={cap}")
         return self._check_exposure(cmd, view, proj, after, price, inst.multiplier, limits)
 
     def _check_exposure(self, cmd: SubmitOrder, view: RiskView, proj: Projection,
                         after: float, price: float, multiplier: float,
                         limits: AccountLimits) -> Denial | None:
-        gross, net = abs(after) * price * multiplier, after * price * multiplier
-        for s in proj.symbols() - {cmd.symbol}:
-            inst = view.instruments.get(s)
-            value = proj.worst(s) * view.marks.get(s, 0.0) * (inst.multiplier if inst else 1.0)
-            gross, net = gross + abs(value), net + value
+        gross = net = 0.0
+        if limits.max_gross_exposure is not None or limits.max_net_exposure is not None:
+            gross, net = abs(after) * price * multiplier, after * price * multiplier
+            worsts = proj.worsts()
+            for s in proj.symbols() - {cmd.symbol}:     # this order: the same float sums
+                inst = view.instruments.get(s)
+                value = worsts[s] * view.marks.get(s, 0.0) * (inst.multiplier if inst else 1.0)
+                gross, net = gross + abs(value), net + value
         fleet = self.config.fleet
         f_gross = f_net = 0.0
         if fleet.max_gross_exposure is not None or fleet.max_net_exposure is not None:
@@ -314,21 +325,34 @@ class RiskGate:
 
     # --- memory -------------------------------------------------------------------------
     def _observe(self, view: RiskView, proj: Projection, now: int) -> AccountMemory:
-        account_id, book = view.account_id, self._book(view.account_id)
-        scope, fleet, fleet_state = book.scope, self._fleet, self._fleet_state
-        self._record(scope.update(view.equity, now))
+        book = self._book(view.account_id)
+        self._record(book.scope.update(view.equity, now))
+        if self._fleet_losses:
+            self._observe_fleet_equity(view.account_id, book.scope, now)
+        if self._fleet_exposure:
+            self._observe_fleet_exposure(view, proj)
+        return book
+
+    def _observe_fleet_equity(self, account_id: str, scope: ScopeState, now: int) -> None:
+        """The account's equity into the fleet sums, then the fleet's loss state."""
+        fleet, fleet_state = self._fleet, self._fleet_state
         if fleet_state.day is not None and now // NS_PER_DAY > fleet_state.day:
             fleet.new_day()
         if math.isfinite(scope.equity):
             fleet_state.add_to_peak(fleet.set_equity(account_id, scope.equity, scope.sod))
-        instruments = view.instruments
+        self._record(fleet_state.update(fleet.total_equity(), now, sod=fleet.total_sod()))
+
+    def _observe_fleet_exposure(self, view: RiskView, proj: Projection) -> None:
+        """The account's marks and projected quantities into the fleet sums."""
+        fleet, instruments = self._fleet, view.instruments
+        marks, multipliers = fleet.marks, fleet.multipliers
         for s, px in view.marks.items():
             inst = instruments.get(s)
-            if inst is not None and is_finite_positive(px):
+            if inst is None or (marks.get(s) == px and multipliers[s] == inst.multiplier):
+                continue                  # unknown symbol, or the fleet has this mark already
+            if is_finite_positive(px):
                 fleet.mark(s, px, inst.multiplier)
-        fleet.set_quantities(account_id, {s: proj.worst(s) for s in proj.symbols()})
-        self._record(fleet_state.update(fleet.total_equity(), now, sod=fleet.total_sod()))
-        return book
+        fleet.set_quantities(view.account_id, proj.worsts())
 
     def _book(self, account_id: str) -> AccountMemory:
         book = self._books.get(account_id)

@@ -31,7 +31,12 @@ FLEET = "*"   # the account_id of fleet-wide TradingStateChanged events
 
 
 def worst(*states: TradingState) -> TradingState:
-    return max(states, key=_RANK.__getitem__)
+    # what max(states, key=rank) returns (the first of the highest rank), at half the cost
+    found = states[0]
+    for state in states:
+        if _RANK[state] > _RANK[found]:
+            found = state
+    return found
 
 
 _RANK = {state: state.rank for state in TradingState}
@@ -76,6 +81,11 @@ class ScopeState:
         self.daily_loss_detail = self.drawdown_detail = ""
 
     @property
+    def has_loss_limits(self) -> bool:
+        """Whether a daily loss or drawdown threshold is set: else equity moves no state."""
+        return any(self._levels.values())
+
+    @property
     def label(self) -> str:
         return "fleet" if self.account_id == FLEET else f"account {self.account_id}"
 
@@ -94,18 +104,21 @@ class ScopeState:
             self.sod = sod
         self.equity = equity
         self.peak = equity if not math.isfinite(self.peak) else max(self.peak, equity)
-        levels = self._levels
+        levels, latched = self._levels, False
         if levels["daily_loss"]:
-            self._raise("daily_loss", _fraction_lost(self.sod, equity),
-                        "of start-of-day equity", self.sod)
+            latched = self._raise("daily_loss", _fraction_lost(self.sod, equity),
+                                  "of start-of-day equity", self.sod)
         if levels["drawdown"]:
-            self._raise("drawdown", _fraction_lost(self.peak, equity),
-                        "from peak equity", self.peak)
+            latched |= self._raise("drawdown", _fraction_lost(self.peak, equity),
+                                   "from peak equity", self.peak)
+        if not latched:     # the state was settled after every change before this one
+            return events
         settled = self._settle(now_ns, StateCause.RESET)
         return events + settled if events else settled
 
-    def _raise(self, part: str, lost: float, base: str, base_equity: float) -> None:
-        """Latch `part` (daily_loss or drawdown) at the level `lost` reaches, if higher."""
+    def _raise(self, part: str, lost: float, base: str, base_equity: float) -> bool:
+        """Latch `part` (daily_loss or drawdown) at the level `lost` reaches, if higher;
+        whether it did."""
         for level, key, threshold in self._levels[part]:
             if lost >= threshold:
                 if level.rank > getattr(self, part).rank:
@@ -113,7 +126,9 @@ class ScopeState:
                     setattr(self, f"{part}_detail", f"{part.replace('_', ' ')} {lost:.4%} "
                                                     f"{base} {base_equity:.2f} reached "
                                                     f"{key}={threshold!r}")
-                return
+                    return True
+                return False
+        return False
 
     def add_to_peak(self, amount: float) -> None:
         """An account joined the fleet: its equity joins the fleet's peak too."""
@@ -209,7 +224,7 @@ class Projection:
     that plus working reduce-only orders: a cancelled reduce-only order hides nothing.
     """
 
-    __slots__ = ("pos", "opening", "reducing", "against", "reserved", "unpriced")
+    __slots__ = ("pos", "opening", "reducing", "against", "reserved", "unpriced", "_worsts")
 
     def __init__(self, view: RiskView) -> None:
         self.pos = {s: q for s, q in view.positions.items() if q != 0.0}
@@ -218,6 +233,7 @@ class Projection:
         self.against: dict[str, float] = {}    # leaves working against the position
         self.reserved = 0.0                    # notional of open opening buys
         self.unpriced = ""                     # an open buy with no price to reserve at
+        self._worsts: dict[str, float] | None = None
         for o in view.open_orders:
             signed = o.side.sign * o.leaves_qty
             book = self.reducing if o.reduce_only else self.opening
@@ -235,6 +251,13 @@ class Projection:
 
     def symbols(self) -> set[str]:
         return self.pos.keys() | self.opening.keys() | self.reducing.keys()
+
+    def worsts(self) -> dict[str, float]:
+        """`worst(s)` for every s in `symbols()`, in that order; computed once (the
+        projection does not change), as several checks and the fleet book read it."""
+        if self._worsts is None:
+            self._worsts = {s: self.worst(s) for s in self.symbols()}
+        return self._worsts
 
     def worst(self, symbol: str, delta: float = 0.0) -> float:
         a = self.pos.get(symbol, 0.0) + self.opening.get(symbol, 0.0) + delta

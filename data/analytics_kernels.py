@@ -10,8 +10,8 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
-__all__ = ["CurveStatus", "clipped_unions_nb", "covered_ns", "curve_stats_nb", "grid_steps_nb",
-           "grid_sums_nb", "summed_asof_nb", "union_length_nb"]
+__all__ = ["CurveStatus", "clipped_unions_nb", "curve_stats_nb", "grid_sums_nb",
+           "summed_asof_nb"]
 
 
 class CurveStatus(IntEnum):
@@ -131,29 +131,13 @@ def summed_asof_nb(offsets: np.ndarray, ts_ns: np.ndarray, values: np.ndarray,
     return out
 
 
-@njit(cache=True)
-def grid_steps_nb(code: np.ndarray, at_ns: np.ndarray, value: np.ndarray,
-                  grid_ns: np.ndarray, n_keys: int) -> np.ndarray:
-    """Per key and grid time, the sum of the values of that key placed at that time.
-
-    Row i (key `code[i]`, 0 <= code < n_keys) is placed at the first time of `grid_ns`
-    (int64, ascending) at or after `at_ns[i]`; rows after the last grid time are left out.
-    Returns float64 (n_keys, len(grid_ns)), each cell summed in row order (as
-    numpy.bincount with weights does). Never raises for codes in range. It is
-    `grid_sums_nb` for one grouping.
-
-    Reference: `reference_grid_steps` in tests/unit/data/test_analytics_kernels.py.
-    """
-    first = np.zeros(2, dtype=np.int64)
-    first[1] = n_keys
-    return grid_sums_nb((code,), at_ns, value, grid_ns, first)
-
-
 @njit(cache=True, nogil=True)
 def grid_sums_nb(codes: tuple, at_ns: np.ndarray, value: np.ndarray, grid_ns: np.ndarray,
                  first: np.ndarray) -> np.ndarray:
-    """`grid_steps_nb` for several groupings of the same rows in one pass: each row is
-    placed once on the grid, and its value added to its key's cell in every grouping.
+    """Per grouping, key and grid time, the sum of the values of that key's rows placed at
+    that time. Row i is placed once, at the first time of `grid_ns` (int64, ascending) at
+    or after `at_ns[i]` (rows after the last grid time are left out), and its value added
+    to its key's cell in every grouping.
 
     `codes` has one array per grouping (one dtype for all), the key of each row; grouping
     g's key k is row first[g] + k of the result (`first`: int64, ascending, one more
@@ -187,40 +171,12 @@ def grid_sums_nb(codes: tuple, at_ns: np.ndarray, value: np.ndarray, grid_ns: np
 
 # --- intervals -------------------------------------------------------------------------
 
-@njit(cache=True)
-def union_length_nb(code: np.ndarray, start: np.ndarray, end: np.ndarray,
-                    order: np.ndarray, n_keys: int) -> np.ndarray:
-    """Per key, the length of the union of the intervals [start_i, end_i) of that key.
-
-    `code` (int, 0 <= code < n_keys) names each interval's key; `order` visits the
-    intervals by ascending start (ties in any order). Each interval adds the part of it
-    beyond the furthest end seen before it on its key; empty intervals (end <= start) add
-    nothing. Returns int64 lengths, one per key. Never raises for codes in range.
-
-    Reference: `reference_union_length` in tests/unit/data/test_analytics_kernels.py.
-    """
-    reach = np.full(n_keys, np.iinfo(np.int64).min, dtype=np.int64)
-    out = np.zeros(n_keys, dtype=np.int64)
-    for j in range(len(order)):
-        i = order[j]
-        k = code[i]
-        s, e = start[i], end[i]
-        if e <= s:
-            continue
-        lo = max(s, reach[k])
-        if e > lo:
-            out[k] += e - lo
-        if e > reach[k]:
-            reach[k] = e
-    return out
-
-
 @njit(cache=True, nogil=True)
 def clipped_unions_nb(codes: tuple, entry: np.ndarray, exit_: np.ndarray,
                       run_lo: np.ndarray, run_hi: np.ndarray, merged: bool, start: int,
                       end: int, caps: tuple) -> np.ndarray:
-    """`union_length_nb` for several groupings of the same intervals in one pass: for
-    grouping g, per key k, the length of the union of [max(entry_i, start),
+    """Lengths of unions of intervals, for several groupings of the same intervals in one
+    pass: for grouping g, per key k, the length of the union of [max(entry_i, start),
     min(exit_i, end, caps[g][k])) over the intervals i with codes[g][i] == k. Intervals
     are clipped as they are read (no clipped copies are made).
 
@@ -233,6 +189,9 @@ def clipped_unions_nb(codes: tuple, entry: np.ndarray, exit_: np.ndarray,
     every entry to the same `start` keeps that order. Returns int64 (len(codes), the
     most keys of a grouping), row g holding grouping g's lengths. Never raises for
     codes in range.
+
+    Each interval adds the part of it beyond the furthest end seen before it on its key;
+    empty intervals add nothing.
 
     Reference: `reference_union_length` of the clipped intervals, in
     tests/unit/data/test_analytics_kernels.py.
@@ -279,14 +238,3 @@ def _add_clipped(i: int, codes: tuple, entry: np.ndarray, exit_: np.ndarray, sta
             out[g, k] += e - lo
         if e > reach[g, k]:
             reach[g, k] = e
-
-
-def covered_ns(code: np.ndarray, start: np.ndarray, end: np.ndarray, n_keys: int
-               ) -> np.ndarray:
-    """`union_length_nb` with the intervals put in order of start (a stable sort, fast on
-    the nearly sorted starts of a journal)."""
-    code = np.ascontiguousarray(code, dtype=np.int64)
-    start = np.ascontiguousarray(start, dtype=np.int64)
-    end = np.ascontiguousarray(end, dtype=np.int64)
-    order = np.argsort(start, kind="stable")
-    return union_length_nb(code, start, end, order, n_keys)

@@ -125,9 +125,9 @@ SELECT account_id AS key, ts_ns, equity FROM eq ORDER BY key, ts_ns"""
 # A strategy's or symbol's curve is the run's starting equity plus the group's cumulative
 # net P&L of round trips closed by each time of the run's grid. SQL gives the pieces: the
 # accounts' curves (for the grid), the group keys in order and the round trips
-# (data.analytics_queries: group_keys, trip_rows); data.analytics_kernels.grid_slots_nb
-# puts each at the first grid time at or after its exit and data.analytics_measure adds
-# them up along the grid.
+# (data.analytics_queries: group_keys, trip_rows); data.analytics_kernels.grid_sums_nb
+# puts each at the first grid time at or after its exit, summed per key, and
+# data.analytics_measure adds them up along the grid.
 
 # Per hop: quantiles interpolated linearly between order statistics, (n - 1) q from the
 # smallest (numpy.percentile's default, 'linear').

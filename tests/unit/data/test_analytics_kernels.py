@@ -8,14 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.analytics_kernels import (
-    clipped_unions_nb,
-    covered_ns,
-    grid_steps_nb,
-    grid_sums_nb,
-    summed_asof_nb,
-    union_length_nb,
-)
+from data.analytics_kernels import clipped_unions_nb, grid_sums_nb, summed_asof_nb
 from data.analytics_measure import _entry_runs
 
 
@@ -40,20 +33,41 @@ def reference_union_length(code: list[int], start: list[int], end: list[int],
     return out
 
 
+NEVER = np.iinfo(np.int64).max
+EVER = np.iinfo(np.int64).min
+
+
+def union_length(code, start, end, n_keys: int, order=None) -> list[int]:
+    """clipped_unions_nb for one grouping, unclipped (the whole time line, no caps): the
+    intervals visited in `order`, else in order of start (a stable sort)."""
+    start = np.asarray(start, dtype=np.int64)
+    order = np.argsort(start, kind="stable") if order is None else np.asarray(order)
+    got = clipped_unions_nb((np.asarray(code, dtype=np.int64),), start,
+                            np.asarray(end, dtype=np.int64), order, order + 1, False, EVER,
+                            NEVER, (np.full(n_keys, NEVER, dtype=np.int64),))
+    return got[0].tolist()
+
+
+def grid_steps(code, at, value, grid, n_keys: int) -> np.ndarray:
+    """grid_sums_nb for one grouping of `n_keys` keys."""
+    return grid_sums_nb((np.asarray(code, dtype=np.int64),), np.asarray(at, dtype=np.int64),
+                        np.asarray(value, dtype=np.float64), np.asarray(grid, dtype=np.int64),
+                        np.array([0, n_keys], dtype=np.int64))
+
+
 def test_overlapping_nested_touching_and_empty_intervals_count_once():
     # key 0: [0,10) [5,8) nested, [10,12) touching, [20,20) empty -> 12
     # key 1: [3,7) [1,4) given out of order -> [1,7) = 6
     code = [0, 0, 0, 0, 1, 1]
     start = [0, 5, 10, 20, 3, 1]
     end = [10, 8, 12, 20, 7, 4]
-    got = covered_ns(np.array(code), np.array(start), np.array(end), 3)
-    assert got.tolist() == [12, 6, 0]
+    assert union_length(code, start, end, 3) == [12, 6, 0]
 
 
 def test_intervals_visited_in_any_order_of_tied_starts_give_the_same_union():
     code, start, end = np.zeros(3, np.int64), np.array([0, 0, 0]), np.array([5, 9, 2])
     for order in ([0, 1, 2], [2, 1, 0], [1, 0, 2]):
-        assert union_length_nb(code, start, end, np.array(order), 1).tolist() == [9]
+        assert union_length(code, start, end, 1, order) == [9]
 
 
 intervals = st.lists(st.tuples(st.integers(0, 3), st.integers(-50, 50), st.integers(0, 40)),
@@ -66,9 +80,7 @@ def test_the_kernel_matches_the_plain_python_reference(rows):
     code = [c for c, _, _ in rows]
     start = [s for _, s, _ in rows]
     end = [s + d - 5 for _, s, d in rows]           # some empty or reversed
-    got = covered_ns(np.array(code, dtype=np.int64), np.array(start, dtype=np.int64),
-                     np.array(end, dtype=np.int64), 4)
-    assert got.tolist() == reference_union_length(code, start, end, 4)
+    assert union_length(code, start, end, 4) == reference_union_length(code, start, end, 4)
 
 
 def reference_grid_steps(code: list[int], at: list[int], value: list[float],
@@ -88,14 +100,14 @@ def test_steps_land_on_the_first_grid_time_at_or_after_and_none_after_the_grid()
     code = np.array([0, 0, 1, 1, 0], dtype=np.int64)
     at = np.array([5, 10, 11, 30, 31], dtype=np.int64)       # before, on, between, last, after
     value = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
-    got = grid_steps_nb(code, at, value, grid, 3)
+    got = grid_steps(code, at, value, grid, 3)
     assert got.tolist() == [[3.0, 0.0, 0.0], [0.0, 4.0, 8.0], [0.0, 0.0, 0.0]]
 
 
 def test_steps_on_an_empty_grid_or_without_rows_are_empty_or_zero():
     none = np.zeros(0, dtype=np.int64)
-    assert grid_steps_nb(none, none, np.zeros(0), np.array([1, 2]), 2).tolist() == [[0.0] * 2] * 2
-    assert grid_steps_nb(np.array([0]), np.array([1]), np.array([1.0]), none, 1).shape == (1, 0)
+    assert grid_steps(none, none, np.zeros(0), [1, 2], 2).tolist() == [[0.0] * 2] * 2
+    assert grid_steps([0], [1], [1.0], none, 1).shape == (1, 0)
 
 
 steps = st.lists(st.tuples(st.integers(0, 2), st.integers(-5, 60),
@@ -110,16 +122,12 @@ def test_the_grid_steps_kernel_matches_the_plain_python_reference(rows, grid):
     code = [c for c, _, _ in rows]
     at = [t for _, t, _ in rows]
     value = [v for _, _, v in rows]
-    got = grid_steps_nb(np.array(code, dtype=np.int64), np.array(at, dtype=np.int64),
-                        np.array(value, dtype=np.float64), np.array(grid, dtype=np.int64), 3)
+    got = grid_steps(code, at, value, grid, 3)
     np.testing.assert_array_equal(got, np.array(reference_grid_steps(code, at, value, grid, 3),
                                                 dtype=np.float64).reshape(3, len(grid)))
 
 
 # --- several groupings at once ----------------------------------------------------------
-
-NEVER = np.iinfo(np.int64).max
-
 
 def reference_clipped_unions(codes: list[list[int]], entry: list[int], exit_: list[int],
                              start: int, end: int, caps: list[list[int]]) -> list[list[int]]:

@@ -113,6 +113,12 @@ def test_read_only_open_of_a_missing_file_is_a_store_error(tmp_path):
 
 # --- imports -----------------------------------------------------------------------------
 
+def test_a_failing_query_is_a_store_error_naming_the_cause(store):
+    assert store.query("SELECT 41 + 1 AS x")["x"].tolist() == [42]
+    with pytest.raises(StoreError, match="query failed: .*no_such_table"):
+        store.query("SELECT * FROM no_such_table")
+
+
 def test_duckdb_never_draws_its_progress_bar_on_stdout(tmp_path):
     # DuckDB draws a progress bar on stdout for queries over two seconds, which broke the
     # one JSON object `phalanx ... --json` prints (seen in `phalanx bench store --json`).

@@ -178,13 +178,7 @@ def analyze(store: Store, run_id: str, by: str | None = None, *,
     Unknown run or `by`: UnknownName (listing the known ones); a `periods_per_year` that
     is not a positive number: InvalidInput."""
     grouping = _grouping(by)
-    if periods_per_year is not None and not 0 < periods_per_year < math.inf:
-        raise InvalidInput("periods_per_year", periods_per_year, "must be a positive number")
-    _check_run(store, run_id)
-    measured = summaries.load(store, run_id, grouping) if summary else None
-    if measured is None:
-        measured = measure(store, run_id, grouping)
-    return _assembled(run_id, grouping, measured, periods_per_year)
+    return _analyzed(store, run_id, (grouping,), periods_per_year, summary)[grouping]
 
 
 def analyze_all(store: Store, run_id: str, *, periods_per_year: float | None = None,
@@ -193,14 +187,20 @@ def analyze_all(store: Store, run_id: str, *, periods_per_year: float | None = N
     "account": [...], "strategy": [...], "symbol": [...]}, the same results. Measured
     from the journal (no current summary, or `summary=False`), the groupings are
     measured together (`measure_all`), reading the journal once for all of them."""
-    if periods_per_year is not None and not 0 < periods_per_year < math.inf:
-        raise InvalidInput("periods_per_year", periods_per_year, "must be a positive number")
+    return _analyzed(store, run_id, ("run", *GROUPINGS), periods_per_year, summary)
+
+
+def _analyzed(store: Store, run_id: str, groupings: tuple[str, ...], ppy: float | None,
+              summary: bool) -> dict[str, list[GroupMetrics]]:
+    """Each grouping's metrics: from the summary where current, the rest measured
+    together from the journal."""
+    if ppy is not None and not 0 < ppy < math.inf:
+        raise InvalidInput("periods_per_year", ppy, "must be a positive number")
     _check_run(store, run_id)
-    groupings = ("run", *GROUPINGS)
     loaded = {g: summaries.load(store, run_id, g) if summary else None for g in groupings}
     missing = tuple(g for g, m in loaded.items() if m is None)
     measured = {**loaded, **(measure_all(store, run_id, missing) if missing else {})}
-    return {g: _assembled(run_id, g, measured[g], periods_per_year) for g in groupings}
+    return {g: _assembled(run_id, g, measured[g], ppy) for g in groupings}
 
 
 def _assembled(run_id: str, grouping: str, measured: Measured, ppy: float | None

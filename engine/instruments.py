@@ -11,12 +11,19 @@ from engine.errors import InvalidInput
 
 _EPS = 1e-9        # grid tolerance in units of the step (absolute part)
 _REL_EPS = 1e-14   # and relative part (~45 ulps), for float noise on large unit counts
+_MAKER = LiquiditySide.MAKER   # bound once: an Enum class attribute costs ~80 ns on 3.11
 
 
 def is_finite_positive(x: object) -> bool:
     """True for a real number > 0 that is not NaN or infinite (bools excluded)."""
     return (isinstance(x, (int, float)) and not isinstance(x, bool)
             and math.isfinite(x) and x > 0)
+
+
+def is_positive_float(x: object) -> bool:
+    """A float, finite and > 0: a value `require_finite(..., positive=True)` returns as it
+    is. Hot paths check this first and build the name for the error only when it fails."""
+    return type(x) is float and 0.0 < x < math.inf
 
 
 def require_finite(name: str, x: object, *, positive: bool = False,
@@ -56,7 +63,7 @@ class FeeSchedule:
 
     def fee(self, qty: float, price: float, multiplier: float, liquidity: LiquiditySide,
             first_fill: bool) -> float:
-        bps = self.maker_bps if liquidity is LiquiditySide.MAKER else self.taker_bps
+        bps = self.maker_bps if liquidity is _MAKER else self.taker_bps
         fee = abs(qty) * price * multiplier * bps * 1e-4 + abs(qty) * self.per_unit
         return fee + (self.per_order if first_fill else 0.0)
 

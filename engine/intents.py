@@ -39,17 +39,23 @@ def _sign(x: float) -> int:
 
 def plan(want: int, position: float, working: Iterable[Order]) -> Plan:
     """`working`: the symbol's orders that may still fill (open or not yet sent)."""
-    working = list(working)
-    keep = want != 0 and _sign(position) == want
-    cancel = tuple(o.client_order_id for o in working
-                   if (not o.reduce_only and o.side.sign != want)
-                   or (keep and o.reduce_only and o.reason is ExitReason.SIGNAL))
-    opening = sum(o.side.sign * o.leaves_qty for o in working
-                  if not o.reduce_only and o.side.sign == want)
-    covered = sum(o.leaves_qty for o in working
-                  if o.reduce_only and o.side.sign == -_sign(position))
+    held = _sign(position)
+    keep = want != 0 and held == want
+    cancel: list[str] = []
+    opening = covered = 0   # sums in the orders' order; one pass, as this runs per signal
+    for o in working:
+        sign = o.side.sign
+        if o.reduce_only:
+            if keep and o.reason is ExitReason.SIGNAL:
+                cancel.append(o.client_order_id)
+            if sign == -held:
+                covered += o.leaves_qty
+        elif sign != want:
+            cancel.append(o.client_order_id)
+        else:
+            opening += sign * o.leaves_qty
     close_qty = 0.0
-    if position and _sign(position) != want:
+    if position and held != want:
         close_qty = max(0.0, abs(position) - covered)
-    open_new = want != 0 and _sign(position) != want and opening == 0
-    return Plan(cancel, close_qty, open_new)
+    open_new = want != 0 and held != want and opening == 0
+    return Plan(tuple(cancel), close_qty, open_new)

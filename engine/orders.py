@@ -58,6 +58,10 @@ _TRANSITIONS: dict[tuple[OrderStatus, type], object] = {
 
 LEGAL_TRANSITIONS = _TRANSITIONS  # exported for tests and documentation
 
+# Read on every event, so bound once: a member read off an Enum class costs ~80 ns on
+# Python 3.11 (its metaclass defines __getattr__).
+_PENDING_CANCEL, _FILLED, _PARTIALLY_FILLED = S.PENDING_CANCEL, S.FILLED, S.PARTIALLY_FILLED
+
 
 def client_order_id(account_id: str, key: str, leg: int = 0) -> str:
     """The client order ID for `key` (a signal ID, or an exit's identity) on one account.
@@ -159,7 +163,7 @@ class Order:
             self.trigger_price = event.trigger_price
         elif isinstance(event, OrderAccepted):
             self.venue_order_id = event.venue_order_id
-        if target is S.PENDING_CANCEL:
+        if target is _PENDING_CANCEL:
             self._before_cancel = self.status
         self.status = target  # type: ignore[assignment]
         self.events.append(event)
@@ -188,7 +192,7 @@ class Order:
         self.trade_ids.add(fill.trade_id)
         if fill.venue_order_id:
             self.venue_order_id = fill.venue_order_id
-        return S.FILLED if self.quantity - new_qty <= tolerance else S.PARTIALLY_FILLED
+        return _FILLED if self.quantity - new_qty <= tolerance else _PARTIALLY_FILLED
 
     def __repr__(self) -> str:
         c = self.command

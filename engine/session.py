@@ -8,7 +8,8 @@ again and repeats the call once. Everything else is returned to the caller to de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,7 @@ class BrokerSession:
         self._on_event = on_event
         self.sleep = sleep
         self._lock = asyncio.Lock()
+        self._contenders = 0   # tasks holding or waiting for `_lock`
 
     def __repr__(self) -> str:
         return f"BrokerSession({self.account_id!r}, {self.broker.name}, {self.state.value})"
@@ -72,7 +74,7 @@ class BrokerSession:
     async def login(self) -> Session:
         """Log in, retrying with exponential backoff. Raises BrokerUnavailable after the
         configured number of attempts (state FAILED) or at once on AUTH_ERROR."""
-        async with self._lock:
+        async with self._exclusive():
             return await self._login_locked()
 
     async def _login_locked(self) -> Session:
@@ -96,7 +98,7 @@ class BrokerSession:
         raise BrokerUnavailable(f"account {self.account_id}: login failed ({last})")
 
     async def logout(self) -> None:
-        async with self._lock:
+        async with self._exclusive():
             if self.session is not None:
                 await self._safe(self.broker.logout, self.session)
             self.session = None
@@ -104,12 +106,14 @@ class BrokerSession:
 
     async def ensure(self) -> Session:
         """A session valid for at least the refresh margin: refresh or log in as needed."""
-        async with self._lock:
+        session = self._current()
+        if session is not None:
+            return session
+        async with self._exclusive():
             session = self.session
             if session is None:
                 return await self._login_locked()
-            margin = int(self.config.refresh_margin_s * NANOS_PER_SECOND)
-            if self.clock.now_ns() < session.expires_ns - margin:
+            if self._fresh(session):
                 return session
             result = await self._safe(self.broker.refresh, session)
             if result.ok:
@@ -125,15 +129,38 @@ class BrokerSession:
     async def call(self, method: Callable[..., Awaitable[BrokerResult[Any]]],
                    *args: Any) -> BrokerResult[Any]:
         """`method(session, *args)` with a valid session; one re-login on a lost session."""
-        session = await self.ensure()
+        session = self._current() or await self.ensure()
         result = await self._safe(method, session, *args)
         if result.code in _SESSION_LOST:
-            async with self._lock:
+            async with self._exclusive():
                 if self.session is session:   # nobody re-logged in meanwhile
                     self.session = None
             session = await self.ensure()
             result = await self._safe(method, session, *args)
         return result
+
+    def _fresh(self, session: Session) -> bool:
+        margin = int(self.config.refresh_margin_s * NANOS_PER_SECOND)
+        return self.clock.now_ns() < session.expires_ns - margin
+
+    def _current(self) -> Session | None:
+        """The session when `ensure` would return it at once (valid beyond the refresh
+        margin, and nobody holds or waits for the lock), else None. Spares every call
+        the lock's round trip."""
+        session = self.session
+        if session is None or self._contenders or not self._fresh(session):
+            return None
+        return session
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """`_lock`, counted in `_contenders` from the wait until the release."""
+        self._contenders += 1
+        try:
+            async with self._lock:
+                yield
+        finally:
+            self._contenders -= 1
 
     @staticmethod
     async def _safe(method: Callable[..., Awaitable[BrokerResult[Any]]],

@@ -32,6 +32,7 @@ from engine.instruments import FeeSchedule, Instrument
 from engine.messages import Bar, QuoteTick, TradeTick
 
 INF = math.inf
+_BUY = OrderSide.BUY   # bound once: an Enum class attribute costs ~80 ns on Python 3.11
 
 
 class BarFillRule(str, Enum):
@@ -81,10 +82,10 @@ class Touch:
         return Touch.at_price(seq, t.price, t.size)
 
     def take(self, side: OrderSide) -> float:
-        return self.ask if side is OrderSide.BUY else self.bid
+        return self.ask if side is _BUY else self.bid
 
     def size(self, side: OrderSide) -> float:
-        return self.ask_size if side is OrderSide.BUY else self.bid_size
+        return self.ask_size if side is _BUY else self.bid_size
 
     def _low(self, side: OrderSide) -> float:
         return self.low if self.is_bar else self.take(side)

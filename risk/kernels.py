@@ -149,22 +149,46 @@ def step_scale_nb(qty_step: float) -> float:
 @njit(cache=True, error_model="numpy")
 def floor_units_nb(qty: float, qty_step: float) -> float:
     """Whole steps in `qty` (>= 0), as `engine.instruments.Instrument.floor_qty` counts
-    them: the nearest whole number when `qty / step` is within 1e-9 + 1e-14 x |units| of it
-    (float noise), otherwise rounded down."""
+    them: the nearest whole number (Python's `round`: a half goes to the even one) when
+    `qty / step` is within 1e-9 + 1e-14 x |units| of it (float noise), otherwise rounded
+    down. From 5e13 units on the tolerance reaches half a step, so there a count ending
+    in exactly .5 is a tie that must go to the even number, as `round` does."""
     units = qty / qty_step
-    nearest = np.floor(units + 0.5)
+    nearest = np.rint(units)
     if abs(units - nearest) <= _GRID_EPS + _GRID_REL_EPS * abs(units):
         return nearest
     return np.floor(units)
 
 
+@njit(inline="always", error_model="numpy")
+def _round_to_scale(x, scale):
+    """Python's round(x, d) for scale = 10**d (0 <= d <= 17): the integer nearest to the
+    exact product x x 10**d, a half to the even one, divided by 10**d (correctly rounded,
+    as round's decimal-string round trip does). The float product p = x x scale is itself
+    rounded, and its error can make it a half that the exact product is not
+    (x = 31508697868099.97265625, d = 2: x x 100 = 3150869786809997.265625 rounds up to
+    ...97.5, where floor(p + 0.5) gives ...98 and round gives ...97). So the product's
+    remainder e (x x scale == p + e exactly, by FMA) settles a p on a half: e > 0 is above
+    it, e < 0 below, e == 0 a true tie (rint's even). A p off the half is on the same side
+    as the exact product (a half below 2**52 is a float), and from 2**52 on p is already the
+    integer nearest the product, ties to even."""
+    p = x * scale
+    e = _fma(x, scale, -p)
+    k = np.rint(p)
+    d = p - k                        # exact, |d| <= 0.5
+    k = k + 1.0 if (d == 0.5) & (e > 0.0) else k
+    k = k - 1.0 if (d == -0.5) & (e < 0.0) else k
+    return k / scale
+
+
 @njit(cache=True, error_model="numpy")
 def units_to_qty_nb(units: float, qty_step: float, scale: float) -> float:
     """`units` steps as a quantity, rounded to the step's decimals as
-    `engine.instruments.Instrument.floor_qty` does (0.30000000000000004 -> 0.3)."""
+    `engine.instruments.Instrument.floor_qty` does (0.30000000000000004 -> 0.3; exactly
+    Python's round(units x step, d), see `_round_to_scale`)."""
     if scale == 0.0:
         return units * qty_step
-    return np.floor(units * qty_step * scale + 0.5) / scale
+    return _round_to_scale(units * qty_step, scale)
 
 
 @njit(cache=True, error_model="numpy")
@@ -403,7 +427,7 @@ def _common_finish(j, free_cash, max_qty, max_notional, qty, status, target, cod
     cap_qty = max_qty[j]
     cap_notional = max_notional[j]
     units = _div_exact(size, qty_step, r_qty_step)
-    nearest = np.floor(units + 0.5)
+    nearest = np.rint(units)         # Python's round: ties to even (see floor_units_nb)
     near = abs(units - nearest) <= _GRID_EPS + _GRID_REL_EPS * units
     units = nearest if near else np.floor(units)
     q = _div_exact(units * step_digits, scale, r_scale)
@@ -495,11 +519,11 @@ def _size_row(i, equity, free_cash, mode, param, max_qty, max_notional, qty, sta
     # onto the step grid (floor_units_nb and units_to_qty_nb, as selects)
     grid_units = target * scale if scale > 0.0 else target / qty_step
     units = target / qty_step
-    nearest = np.floor(units + 0.5)
+    nearest = np.rint(units)         # Python's round: ties to even (see floor_units_nb)
     near = abs(units - nearest) <= _GRID_EPS + _GRID_REL_EPS * abs(units)
     units = nearest if near else np.floor(units)
     q = units * qty_step
-    q = np.floor(q * scale + 0.5) / scale if scale != 0.0 else q
+    q = _round_to_scale(q, scale) if scale != 0.0 else q
     notional = q * price * multiplier
     breaks = (units > 0.0) & ((q > cap_qty) | (notional > cap_notional)
                               | (notional * (1.0 + taker) > cash))

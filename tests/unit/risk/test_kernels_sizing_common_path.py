@@ -5,10 +5,11 @@ must hand to the general row: extreme amounts, sizes at the step grid, exact cap
 import math
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+from engine.instruments import Instrument
 from risk.codes import SizeStatus, SizingModeCode
 from risk.kernels import _BLOCK, _div_exact, size_fleet_nb, size_fleet_parallel_nb
 from tests.unit.risk.reference import size_fleet_reference
@@ -55,6 +56,13 @@ def test_exact_division_by_a_constant_rounds_as_ieee_division():
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(head=st.lists(fleet_row(), min_size=1, max_size=40), sc=scalars(),
        seed=st.integers(0, 2**32 - 1), mode_dtype=st.sampled_from([np.int64, np.int8]))
+# 630173957362 / 0.02 = 31508697868100 -> 450124255258571 steps of 0.07, whose float
+# product 31508697868099.97265625 rounds to 31508697868099.97 (round(x, 2)); x * 100 rounds
+# up to ...97.5, so floor(x * 100 + 0.5) / 100 gave ...98
+@example(head=[(1.0, 1.0, 0, 1.0, INF, INF)] * 3 + [(1.0, 630173957362.0, 3, 1.0, INF, INF)],
+         sc={"price": 0.01, "stop_price": 1.0, "atr": 1.0, "qty_step": 0.07, "min_qty": 0.0,
+             "min_notional": 0.0, "multiplier": 2.0, "taker_fee_bps": 0.0},
+         seed=0, mode_dtype=np.int64)
 def test_a_fleet_of_several_blocks_matches_the_reference(head, sc, seed, mode_dtype):
     # the drawn rows, repeated and shuffled over more than two blocks and a partial one
     rng = np.random.default_rng(seed)
@@ -119,3 +127,27 @@ def test_a_size_the_step_tolerance_lifts_over_a_cap_is_lowered_in_every_block():
     assert qty.tolist() == [2.0 if i % 2 == 0 else 0.2 for i in range(n)]
     assert status.tolist() == [SizeStatus.OK if i % 2 == 0 else SizeStatus.CAPPED_CASH
                                for i in range(n)]
+
+
+def test_sizes_of_many_units_round_onto_the_step_as_floor_qty():
+    # (mode, param or cash, price, multiplier, step, the raw size floor_qty gets)
+    cases = [
+        # the product units x step, rounded to the step's decimals, as Python's round:
+        # x x 100 is a half only after float rounding (general row)
+        (M.ALL_CASH, 630173957362.0, 0.01, 2.0, 0.07, 31508697868100.0),
+        # from 5e13 units the grid tolerance is half a step: a count ending in .5 is a
+        # tie that round() gives to the even number (common-case pass)
+        (M.FIXED_QUANTITY, 50000000000000.5, 1.0, 1.0, 1.0, 50000000000000.5),
+        (M.FIXED_QUANTITY, 50000000000001.5, 1.0, 1.0, 1.0, 50000000000001.5),
+        (M.FIXED_QUANTITY, 500000000000.005, 1.0, 1.0, 0.01, 500000000000.005),
+        (M.FIXED_QUANTITY, 2.0**51 + 0.5, 1.0, 1.0, 1.0, 2.0**51 + 0.5),
+    ]
+    for mode, amount, price, mult, step, raw in cases:
+        expected = Instrument("X", qty_step=step, multiplier=mult).floor_qty(raw)
+        cash = amount if mode is M.ALL_CASH else 1e300
+        for n in (1, 2 * _BLOCK + 3):
+            arrays = [np.full(n, 1.0), np.full(n, cash), np.full(n, int(mode), np.int8),
+                      np.full(n, amount), np.full(n, INF), np.full(n, INF)]
+            sc = [price, NAN, NAN, step, 0.0, 0.0, mult, 0.0]
+            assert_matches_reference(arrays, sc)
+            assert size_fleet_nb(*arrays, *sc)[0].tolist() == [expected] * n

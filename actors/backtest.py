@@ -233,15 +233,16 @@ class Backtest:
         rows = zip(bars.open.tolist(), bars.high.tolist(), bars.low.tolist(),
                    bars.close.tolist(), bars.volume.tolist(), opens, ends, strict=True)
         n, every = len(bars), max(1, len(bars) // 50)
+        working, events = account.working, account.events   # the account keeps these
         pending: list[Signal] = []
         seen, armed, bar = 0, False, None
         for i, (o, h, lo, c, v, t_open, t_end) in enumerate(rows):
             bar = Bar(sym, o, h, lo, c, v, t_end, t_end)
-            if pending or account.working:
+            if pending or working:
                 clock.set_ns(t_open)
                 broker.on_open(bar)
                 account.on_quote(QuoteTick(sym, o, o, 0.0, 0.0, t_open, t_open))
-                if account.working:
+                if working:
                     drive(account.sync())
                 for signal in pending:
                     drive(account.on_signal(signal))
@@ -249,7 +250,7 @@ class Backtest:
             clock.set_ns(t_end)
             # The venue and the account see a bar only when something can happen on it:
             # an order is working, a protection is armed, or a signal acts at this close.
-            shown = bool(account.working) or armed
+            shown = armed or bool(working)
             if shown:
                 self._show(bar)
             signals = host.bar(bar)
@@ -262,8 +263,8 @@ class Backtest:
                         drive(account.on_signal(signal))
                 else:
                     pending = signals
-            if len(account.events) != seen:
-                seen = len(account.events)
+            if len(events) != seen:
+                seen = len(events)
                 armed = any(p.armed for p in account.protections.values())
                 self._snapshot(i)
             if progress is not None and (i + 1) % every == 0:

@@ -20,8 +20,9 @@ The work, on the BTC one-minute file (45,031 bars):
 
 Where the event path's time goes (`event_breakdown`, to read against the 20x target): the
 best load of the file and the best run on the loaded bars, apart; the signals that traded;
-`benchmarks.signal_path`'s cost of one trading signal beside backtrader's cost of one
-order (same run); and the whole-run budget the target allows (backtrader's best / 20).
+`benchmarks.signal_path`'s cost of one trading signal, and the part of it spent in the
+risk gate, beside backtrader's cost of one order (same run);
+and the whole-run budget the target allows (backtrader's best / 20).
 
 Method: each figure's first call is its cold figure (imports, Numba compilation or
 cache load, Ray start); the warm figure is the best of `repeats` calls, the median beside
@@ -72,12 +73,17 @@ def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
                     ) -> dict[str, Any]:
     """The event path's time in parts (see the module docstring)."""
     from actors.backtest_data import load_data
-    from benchmarks.signal_path import backtrader_us_per_order, us_per_signal
+    from benchmarks.signal_path import (
+        backtrader_us_per_order,
+        gate_us_per_signal,
+        us_per_signal,
+    )
 
     _, load_s, _, bars = timed(lambda: load_data(path, "ohlcv", "BTC"), repeats)
     _, run_s, _, result = timed(lambda: event_run(bars), repeats)
     return {"load_s": load_s, "run_s": run_s, "signals": result.signals,
             "signal_path_us": us_per_signal(2000, repeats),
+            "signal_gate_us": gate_us_per_signal(2000, repeats),
             "backtrader_order_us": backtrader_us_per_order(2000, repeats),
             "target_budget_s": backtrader_best_s / TARGETS["event_vs_backtrader"]}
 

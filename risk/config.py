@@ -184,30 +184,45 @@ class FleetLimits:
 
 class OrderCaps:
     """The caps one order answers to: its account's, then its strategy's if listed.
-    `above`/`below` return the detail naming the breached key, or None."""
+    `above`/`below` return the detail naming the breached key, or None.
 
-    __slots__ = ("sources",)
+    The caps that are set are read once (limits are frozen), so a gate keeps one
+    `OrderCaps` per account and strategy and a key without caps costs one dict lookup.
+    `what` may hold `{sym}`, filled in only when a detail is written."""
+
+    __slots__ = ("_above", "_below")
     _TOL = 1e-9   # relative: a value at the limit up to float noise passes
 
     def __init__(self, limits: AccountLimits, strategy: StrategyLimits | None,
                  strategy_id: str) -> None:
-        self.sources: list[tuple[str, object]] = [("account", limits)]
+        sources: list[tuple[str, object]] = [("account", limits)]
         if strategy is not None:
-            self.sources.append((f"strategies.{strategy_id}", strategy))
+            sources.append((f"strategies.{strategy_id}", strategy))
+        self._above: dict[str, tuple[tuple[str, float], ...]] = {}
+        for key in ("max_order_qty", "max_order_notional", "max_position_qty",
+                    "max_position_notional"):
+            caps = tuple((scope, getattr(source, key)) for scope, source in sources
+                         if getattr(source, key, None) is not None)
+            if caps:
+                self._above[key] = caps
+        self._below = {key: getattr(limits, key)
+                       for key in ("min_order_qty", "min_order_notional")}
 
-    def above(self, key: str, value: float, what: str) -> str | None:
-        for scope, source in self.sources:
-            cap = getattr(source, key, None)
-            if cap is not None and not value <= cap * (1 + self._TOL):
-                return f"{what} {value:.10g} exceeds {scope}.{key}={cap:.10g}"
+    def above(self, key: str, value: float, what: str, sym: str = "") -> str | None:
+        for scope, cap in self._above.get(key, ()):
+            if not value <= cap * (1 + self._TOL):
+                return f"{what.format(sym=sym)} {value:.10g} exceeds {scope}.{key}={cap:.10g}"
         return None
 
     def below(self, key: str, value: float, what: str, instrument_key: str,
-              instrument_min: float) -> str | None:
-        for scope, name, low in (("instrument", instrument_key, instrument_min),
-                                 ("account", key, getattr(self.sources[0][1], key))):
-            if low is not None and value < low * (1 - self._TOL):
-                return f"{what} {value:.10g} is below {scope}.{name}={low:.10g}"
+              instrument_min: float, sym: str = "") -> str | None:
+        low = instrument_min
+        if low is not None and value < low * (1 - self._TOL):
+            return (f"{what} {value:.10g} is below "
+                    f"instrument.{instrument_key.format(sym=sym)}={low:.10g}")
+        low = self._below[key]
+        if low is not None and value < low * (1 - self._TOL):
+            return f"{what} {value:.10g} is below account.{key}={low:.10g}"
         return None
 
 

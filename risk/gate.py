@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from engine.clock import Clock
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 _TOL = 1e-9
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _NEEDS_TRIGGER = (OrderType.STOP, OrderType.STOP_LIMIT)
+_MARKET = OrderType.MARKET
 Denial = tuple[DenyReason, str]
 
 
@@ -92,19 +93,32 @@ class RiskView(Protocol):
     def knows_order(self, client_order_id: str) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
 class AccountView:
-    """A `RiskView` as plain data; `of(account)` reads an `engine.account.Account`."""
+    """A `RiskView` as plain data; `of(account)` reads an `engine.account.Account`.
 
-    account_id: str
-    cash: float
-    equity: float
-    instruments: Mapping[str, Instrument]
-    positions: Mapping[str, float] = field(default_factory=dict)
-    marks: Mapping[str, float] = field(default_factory=dict)
-    quotes: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    open_orders: Sequence[OpenOrderView] = ()
-    order_ids: Container[str] = frozenset()
+    A plain slotted class rather than a dataclass: one is built for every order, and a
+    frozen dataclass's __init__ costs several times as much."""
+
+    __slots__ = ("account_id", "cash", "equity", "instruments", "positions", "marks",
+                 "quotes", "open_orders", "order_ids")
+
+    def __init__(self, account_id: str, cash: float, equity: float,
+                 instruments: Mapping[str, Instrument],
+                 positions: Mapping[str, float] | None = None,
+                 marks: Mapping[str, float] | None = None,
+                 quotes: Mapping[str, tuple[float, float]] | None = None,
+                 open_orders: Sequence[OpenOrderView] = (),
+                 order_ids: Container[str] = frozenset()) -> None:
+        self.account_id, self.cash, self.equity = account_id, cash, equity
+        self.instruments = instruments
+        self.positions = {} if positions is None else positions
+        self.marks = {} if marks is None else marks
+        self.quotes = {} if quotes is None else quotes
+        self.open_orders, self.order_ids = open_orders, order_ids
+
+    def __repr__(self) -> str:
+        return (f"AccountView({self.account_id!r}, cash={self.cash!r}, equity={self.equity!r}, "
+                f"positions={dict(self.positions)!r}, open_orders={len(self.open_orders)})")
 
     def knows_order(self, client_order_id: str) -> bool:
         return client_order_id in self.order_ids
@@ -140,6 +154,7 @@ class RiskGate:
         self._sink = sink
         self._books: dict[str, AccountMemory] = {}
         self._fleet = FleetBook()
+        self._caps: dict[tuple[str, str], OrderCaps] = {}
         self._fleet_state = ScopeState(FLEET, config.fleet)
         # The fleet book is kept only for the fleet limits that read it (limits are frozen):
         # quantities and marks for exposure, equity sums for daily loss and drawdown.
@@ -242,12 +257,12 @@ class RiskGate:
     def _check_open(self, cmd: SubmitOrder, view: RiskView, proj: Projection,
                     inst: Instrument, limits: AccountLimits) -> Denial | None:
         qty, sym = cmd.quantity, cmd.symbol
-        caps = OrderCaps(limits, self.config.strategies.get(cmd.strategy_id),
-                         cmd.strategy_id)
+        caps = self._caps_for(cmd, limits)
         if not inst.is_on_step(qty):
             return DenyReason.INVALID_QUANTITY, (
                 f"quantity {qty!r} is not on instrument.{sym}.qty_step={inst.qty_step!r}")
-        found = caps.below("min_order_qty", qty, "quantity", f"{sym}.min_qty", inst.min_qty)
+        found = caps.below("min_order_qty", qty, "quantity", "{sym}.min_qty", inst.min_qty,
+                           sym)
         if found:
             return DenyReason.BELOW_MIN_QUANTITY, found
         found = caps.above("max_order_qty", qty, "quantity")
@@ -265,7 +280,7 @@ class RiskGate:
                                          if unmarked else f"equity {view.equity!r}")
         notional = inst.notional(qty, ref)
         found = caps.below("min_order_notional", notional, "notional",
-                           f"{sym}.min_notional", inst.min_notional)
+                           "{sym}.min_notional", inst.min_notional, sym)
         if found:
             return DenyReason.BELOW_MIN_NOTIONAL, found
         found = caps.above("max_order_notional", notional, "notional")
@@ -282,9 +297,9 @@ class RiskGate:
                     f"{view.cash:.10g} less {proj.reserved:.10g} reserved by open buys)")
         price = _valuation(cmd, view)
         after = proj.worst(sym, _signed(cmd))
-        found = (caps.above("max_position_qty", abs(after), f"|{sym} position| after")
+        found = (caps.above("max_position_qty", abs(after), "|{sym} position| after", sym)
                  or caps.above("max_position_notional", abs(after) * price * inst.multiplier,
-                               f"{sym} position notional after"))
+                               "{sym} position notional after", sym))
         if found:
             return DenyReason.MAX_POSITION, found
         cap = limits.max_open_positions
@@ -299,6 +314,10 @@ class RiskGate:
     def _check_exposure(self, cmd: SubmitOrder, view: RiskView, proj: Projection,
                         after: float, price: float, multiplier: float,
                         limits: AccountLimits) -> Denial | None:
+        fleet = self.config.fleet
+        if (limits.max_gross_exposure is None and limits.max_net_exposure is None
+                and not self._fleet_exposure):
+            return None                   # no exposure cap is set
         gross = net = 0.0
         if limits.max_gross_exposure is not None or limits.max_net_exposure is not None:
             gross, net = abs(after) * price * multiplier, after * price * multiplier
@@ -307,7 +326,6 @@ class RiskGate:
                 inst = view.instruments.get(s)
                 value = worsts[s] * view.marks.get(s, 0.0) * (inst.multiplier if inst else 1.0)
                 gross, net = gross + abs(value), net + value
-        fleet = self.config.fleet
         f_gross = f_net = 0.0
         if fleet.max_gross_exposure is not None or fleet.max_net_exposure is not None:
             f_gross, f_net = self._fleet.exposure_with(cmd.account_id, cmd.symbol, after,
@@ -326,7 +344,9 @@ class RiskGate:
     # --- memory -------------------------------------------------------------------------
     def _observe(self, view: RiskView, proj: Projection, now: int) -> AccountMemory:
         book = self._book(view.account_id)
-        self._record(book.scope.update(view.equity, now))
+        events = book.scope.update(view.equity, now)
+        if events:
+            self._record(events)
         if self._fleet_losses:
             self._observe_fleet_equity(view.account_id, book.scope, now)
         if self._fleet_exposure:
@@ -365,6 +385,16 @@ class RiskGate:
     def _scope(self, account_id: str | None) -> ScopeState:
         return self._fleet_state if account_id is None else self._book(account_id).scope
 
+    def _caps_for(self, cmd: SubmitOrder, limits: AccountLimits) -> OrderCaps:
+        """The order's caps, kept per account and listed strategy (limits are frozen)."""
+        listed = cmd.strategy_id if cmd.strategy_id in self.config.strategies else ""
+        key = (cmd.account_id, listed)
+        caps = self._caps.get(key)
+        if caps is None:
+            caps = self._caps[key] = OrderCaps(
+                limits, self.config.strategies.get(listed) if listed else None, listed)
+        return caps
+
     def _remember(self, book: AccountMemory, cmd: SubmitOrder) -> None:
         book.order_ids.add(cmd.client_order_id)
         if cmd.signal_id:
@@ -402,6 +432,8 @@ def _valuation(cmd: SubmitOrder, view: RiskView) -> float:
 def _malformed(cmd: SubmitOrder, inst: Instrument) -> Denial | None:
     if not is_finite_positive(cmd.quantity):
         return DenyReason.INVALID_QUANTITY, f"quantity {cmd.quantity!r} is not finite and > 0"
+    if cmd.price is None and cmd.trigger_price is None and cmd.order_type is _MARKET:
+        return None                       # nothing more to check on a plain market order
     for name, px, required in (("price", cmd.price, cmd.order_type in _NEEDS_PRICE),
                                ("trigger_price", cmd.trigger_price,
                                 cmd.order_type in _NEEDS_TRIGGER)):

@@ -34,24 +34,24 @@ class RollingSum:
     `a.total * b.window` against `b.total * a.window`.
     """
 
-    __slots__ = ("window", "total", "_values")
+    __slots__ = ("window", "total", "ready", "_values")
 
     def __init__(self, window: int) -> None:
         if window < 1:
             raise InvalidInput("window", window, "must be >= 1")
         self.window = window
         self.total = 0
+        self.ready = False     # an attribute, not a property: read on every bar
         self._values: deque[int] = deque()
 
     def update(self, value: int) -> None:
-        self._values.append(value)
+        values = self._values
+        values.append(value)
         self.total += value
-        if len(self._values) > self.window:
-            self.total -= self._values.popleft()
-
-    @property
-    def ready(self) -> bool:
-        return len(self._values) == self.window
+        if self.ready:
+            self.total -= values.popleft()
+        elif len(values) == self.window:
+            self.ready = True
 
     @property
     def mean(self) -> float:

@@ -33,13 +33,13 @@ class SmaCross(Strategy[SmaCrossConfig]):
 
     def on_bar(self, bar: Bar) -> None:
         book = self._books[bar.symbol]
+        fast, slow = book.fast, book.slow
         price = to_units(bar.close)
-        book.fast.update(price)
-        book.slow.update(price)
-        if not book.slow.ready:
+        fast.update(price)
+        slow.update(price)
+        if not slow.ready:
             return
-        diff = book.fast.total * book.slow.window - book.slow.total * book.fast.window
-        cross = book.cross.update(sign(diff))
+        cross = book.cross.update(sign(fast.total * slow.window - slow.total * fast.window))
         if cross > 0:
             self.emit(bar.symbol, SignalSide.LONG, tag="cross_up")
         elif cross < 0:

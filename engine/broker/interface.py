@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from engine.enums import ErrorCode, OrderSide, OrderStatus, OrderType, TimeInForce
-from engine.messages import ModifyOrder, SubmitOrder
+from engine.messages import ModifyOrder, SubmitOrder, message
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ class Session:
         return f"Session(account_id={self.account_id!r}, token=***, expires_ns={self.expires_ns})"
 
 
-@dataclass(frozen=True, slots=True)
+@message   # built on every broker reply: the slot-setting __init__
 class BrokerResult(Generic[T]):
     value: T | None = None
     code: ErrorCode | None = None
@@ -61,7 +61,7 @@ class BrokerResult(Generic[T]):
         return BrokerResult(code=code, detail=detail, retry_after_s=retry_after_s)
 
 
-@dataclass(frozen=True, slots=True)
+@message   # built on every broker reply: the slot-setting __init__
 class FillReport:
     trade_id: str
     quantity: float
@@ -70,7 +70,7 @@ class FillReport:
     ts_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@message   # built on every broker reply: the slot-setting __init__
 class OrderReport:
     """The broker's view of one order, including every fill it has made."""
 

@@ -244,7 +244,7 @@ def test_strategy_max_position_applies_to_orders_carrying_its_id():
     held = view(positions={"SPY": 10})
     assert g.decide(order(qty=2, strategy_id="s1"), held, T0) is None
     denied(g.decide(order(qty=3, strategy_id="s1"), held, T0), DenyReason.MAX_POSITION,
-           "strategies.s1.max_position_qty=12")
+           "|SPY position| after 13 exceeds strategies.s1.max_position_qty=12")
 
 
 def test_opening_a_position_beyond_the_maximum_count_is_denied():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.kernels import CASES, SIZES, measure
+from benchmarks.timing import timings
 
 ROUNDS = 5
 
@@ -23,7 +24,7 @@ def test_kernel_numba_vs_numpy_vs_python(benchmark, kernel_report, kernel, posit
     benchmark.group = kernel
     benchmark.pedantic(run.fn, setup=lambda: (run.setup(), {}), rounds=ROUNDS,
                        iterations=1, warmup_rounds=1)
-    stats = benchmark.stats.stats
+    stats = timings(benchmark)
     numba_ns = (stats.min * 1e9 / run.evaluations, stats.median * 1e9 / run.evaluations)
 
     result = measure(case, repeats=ROUNDS, numba_ns=numba_ns)

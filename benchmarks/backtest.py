@@ -20,9 +20,12 @@ The work, on the BTC one-minute file (45,031 bars):
 
 Where the event path's time goes (`event_breakdown`, to read against the 20x target): the
 best load of the file and the best run on the loaded bars, apart; the signals that traded;
-`benchmarks.signal_path`'s cost of one trading signal, and the part of it spent in the
-risk gate, beside backtrader's cost of one order (same run);
-and the whole-run budget the target allows (backtrader's best / 20).
+the same run with every signal dropped (`quiet_run_s`: the loop, the bars and the
+strategy, no orders) and from the two the cost of one trading signal inside the run
+(`signal_in_run_us`); `benchmarks.signal_path`'s cost of one trading signal when signals
+come back to back (lower than inside a run), and the part of it spent in the risk gate,
+beside backtrader's cost of one order (same run); and the whole-run budget the target
+allows (backtrader's best / 20).
 
 Method: each figure's first call is its cold figure (imports, Numba compilation or
 cache load, Ray start); the warm figure is the best of `repeats` calls, the median beside
@@ -69,6 +72,23 @@ def event_run(bars: Any) -> Any:
     return run_backtest(bars, BacktestConfig(params={"fast": FAST, "slow": SLOW}))
 
 
+def quiet_run(bars: Any) -> Any:
+    """The same backtest with every signal dropped as the strategy emits it: the loop,
+    the `Bar` messages and the strategy's updates, and no order (an upper bound of the
+    quiet bars' share: dropping costs a call per bar)."""
+    from actors.backtest import Backtest, BacktestConfig
+
+    bt = Backtest(BacktestConfig(params={"fast": FAST, "slow": SLOW}), bars.symbol)
+    strategy_bar = bt.host.bar
+
+    def muted(bar: Any) -> list:
+        strategy_bar(bar)
+        return []
+
+    bt.host.bar = muted  # type: ignore[method-assign]
+    return bt.run(bars)
+
+
 def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
                     ) -> dict[str, Any]:
     """The event path's time in parts (see the module docstring)."""
@@ -81,7 +101,12 @@ def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
 
     _, load_s, _, bars = timed(lambda: load_data(path, "ohlcv", "BTC"), repeats)
     _, run_s, _, result = timed(lambda: event_run(bars), repeats)
+    _, quiet_s, _, quiet = timed(lambda: quiet_run(bars), repeats)
+    if quiet.fills:
+        raise RuntimeError("the quiet run traded")
     return {"load_s": load_s, "run_s": run_s, "signals": result.signals,
+            "quiet_run_s": quiet_s,
+            "signal_in_run_us": (run_s - quiet_s) / max(1, result.signals) * 1e6,
             "signal_path_us": us_per_signal(2000, repeats),
             "signal_gate_us": gate_us_per_signal(2000, repeats),
             "backtrader_order_us": backtrader_us_per_order(2000, repeats),

@@ -13,10 +13,12 @@ class OrderSide(str, Enum):
     BUY = "BUY"
     SELL = "SELL"
 
-    @property
-    def sign(self) -> int:
-        """+1 for a buy, -1 for a sell: the sign of the quantity change."""
-        return 1 if self is OrderSide.BUY else -1
+    sign: int   # +1 for a buy, -1 for a sell: the sign of the quantity change
+
+    def __init__(self, value: str) -> None:
+        # a plain attribute of each member, set once: it is read on every order, and a
+        # property reading OrderSide.BUY costs ~0.2 us a read on Python 3.11
+        self.sign = 1 if value == "BUY" else -1
 
     @property
     def opposite(self) -> OrderSide:

@@ -57,6 +57,7 @@ _TOL = 1e-9
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _NEEDS_TRIGGER = (OrderType.STOP, OrderType.STOP_LIMIT)
 _MARKET = OrderType.MARKET
+_BUY, _TAKER, _ACTIVE = OrderSide.BUY, LiquiditySide.TAKER, TradingState.ACTIVE
 Denial = tuple[DenyReason, str]
 
 
@@ -232,13 +233,15 @@ class RiskGate:
             return DenyReason.REDUCE_ONLY, (
                 f"reduce-only {cmd.side.value} {cmd.quantity:.10g} exceeds the closable "
                 f"{closable:.10g} of position {held:.10g}")
-        state = worst(book.scope.state, self._fleet_state.state)   # self.state(account)
+        state = book.scope.state                                  # self.state(account)
+        if state is not self._fleet_state.state:
+            state = worst(state, self._fleet_state.state)
         if cmd.reduce_only or (reduces and state is not TradingState.HALTED):
             if book.bucket is not None:
                 book.bucket.try_take(now)          # closes spend a token, never wait
             self._remember(book, cmd)
             return None
-        if state is not TradingState.ACTIVE:
+        if state is not _ACTIVE:
             return max((book.scope, self._fleet_state), key=lambda s: s.state.rank).denial()
         denial = self._check_open(cmd, view, proj, inst, limits)
         if denial is not None:
@@ -286,10 +289,10 @@ class RiskGate:
         found = caps.above("max_order_notional", notional, "notional")
         if found:
             return DenyReason.ABOVE_MAX_NOTIONAL, found
-        if cmd.side is OrderSide.BUY and limits.check_free_balance:
+        if cmd.side is _BUY and limits.check_free_balance:
             if proj.unpriced:
                 return DenyReason.NO_PRICE, f"no price to reserve open buys in {proj.unpriced}"
-            cost = notional + inst.fees.fee(qty, ref, inst.multiplier, LiquiditySide.TAKER, True)
+            cost = notional + inst.fees.fee(qty, ref, inst.multiplier, _TAKER, True)
             free = view.cash - proj.reserved
             if not cost <= free + _TOL * max(1.0, cost):
                 return DenyReason.INSUFFICIENT_FUNDS, (

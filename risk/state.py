@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 NS_PER_DAY = 86_400 * NANOS_PER_SECOND
 FLEET = "*"   # the account_id of fleet-wide TradingStateChanged events
+_BUY = OrderSide.BUY   # bound once: an Enum class attribute costs ~80 ns a read on 3.11
 
 
 def worst(*states: TradingState) -> TradingState:
@@ -240,7 +241,7 @@ class Projection:
             book[o.symbol] = book.get(o.symbol, 0.0) + signed
             if signed * self.pos.get(o.symbol, 0.0) < 0:
                 self.against[o.symbol] = self.against.get(o.symbol, 0.0) + o.leaves_qty
-            if o.side is OrderSide.BUY and not o.reduce_only:
+            if o.side is _BUY and not o.reduce_only:
                 px = o.price if is_finite_positive(o.price) else (
                     touch_price(view.quotes, o.symbol, o.side) or view.marks.get(o.symbol))
                 inst = view.instruments.get(o.symbol)
@@ -274,7 +275,7 @@ def touch_price(quotes: Mapping[str, tuple[float, float]], symbol: str, side: Or
     quote = quotes.get(symbol)
     if quote is None:
         return None
-    px = quote[1] if side is OrderSide.BUY else quote[0]
+    px = quote[1] if side is _BUY else quote[0]
     return px if is_finite_positive(px) else None
 
 

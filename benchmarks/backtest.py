@@ -21,7 +21,9 @@ The work, on the BTC one-minute file (45,031 bars):
 Where the event path's time goes (`event_breakdown`, to read against the 20x target): the
 best load of the file and the best run on the loaded bars, apart; the signals that traded;
 the same run with every signal dropped (`quiet_run_s`: the loop, the bars and the
-strategy, no orders) and from the two the cost of one trading signal inside the run
+strategy, no orders); the strategy alone, a `Bar` and a host call per bar and nothing
+else (`strategy_only_s`, the floor of any event path with this strategy API); from the
+run and the quiet run the cost of one trading signal inside the run
 (`signal_in_run_us`); `benchmarks.signal_path`'s cost of one trading signal when signals
 come back to back (lower than inside a run), and the part of it spent in the risk gate,
 beside backtrader's cost of one order (same run); and the whole-run budget the target
@@ -89,6 +91,28 @@ def quiet_run(bars: Any) -> Any:
     return bt.run(bars)
 
 
+def strategy_only(bars: Any) -> int:
+    """The floor of any event path with this strategy API: a `Bar` message per bar and
+    the strategy host's call, on a simulated clock, and nothing else (no account, gate
+    or venue). Returns the signals emitted (checked against the real run's)."""
+    from engine.clock import SimClock
+    from engine.messages import Bar
+    from strategies import StrategyHost, create_strategy
+
+    clock = SimClock(0)
+    host = StrategyHost(create_strategy("sma_cross", "sma_cross",
+                                        {"fast": FAST, "slow": SLOW}, clock=clock))
+    host.start()
+    sym, signals = bars.symbol, 0
+    ends = (bars.ts_ns + bars.interval_ns).tolist()
+    for o, h, lo, c, v, t_end in zip(bars.open.tolist(), bars.high.tolist(),
+                                     bars.low.tolist(), bars.close.tolist(),
+                                     bars.volume.tolist(), ends, strict=True):
+        clock.set_ns(t_end)
+        signals += len(host.bar(Bar(sym, o, h, lo, c, v, t_end, t_end)))
+    return signals
+
+
 def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
                     ) -> dict[str, Any]:
     """The event path's time in parts (see the module docstring)."""
@@ -102,10 +126,12 @@ def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
     _, load_s, _, bars = timed(lambda: load_data(path, "ohlcv", "BTC"), repeats)
     _, run_s, _, result = timed(lambda: event_run(bars), repeats)
     _, quiet_s, _, quiet = timed(lambda: quiet_run(bars), repeats)
-    if quiet.fills:
-        raise RuntimeError("the quiet run traded")
+    _, floor_s, _, emitted = timed(lambda: strategy_only(bars), repeats)
+    if quiet.fills or emitted != result.signals:
+        raise RuntimeError("the quiet run traded, or the strategy alone signalled "
+                           f"{emitted} times against the run's {result.signals}")
     return {"load_s": load_s, "run_s": run_s, "signals": result.signals,
-            "quiet_run_s": quiet_s,
+            "quiet_run_s": quiet_s, "strategy_only_s": floor_s,
             "signal_in_run_us": (run_s - quiet_s) / max(1, result.signals) * 1e6,
             "signal_path_us": us_per_signal(2000, repeats),
             "signal_gate_us": gate_us_per_signal(2000, repeats),

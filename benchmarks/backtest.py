@@ -25,9 +25,10 @@ strategy, no orders); the strategy alone, a `Bar` and a host call per bar and no
 else (`strategy_only_s`, the floor of any event path with this strategy API); from the
 run and the quiet run the cost of one trading signal inside the run
 (`signal_in_run_us`); `benchmarks.signal_path`'s cost of one trading signal when signals
-come back to back (lower than inside a run), and the part of it spent in the risk gate,
-beside backtrader's cost of one order (same run); and the whole-run budget the target
-allows (backtrader's best / 20).
+come back to back (lower than inside a run), the part of it spent in the risk gate, and
+the simulated venue's own cost of one market order with nothing around it
+(`venue_order_us`), beside backtrader's cost of one order (same run); and the whole-run
+budget the target allows (backtrader's best / 20).
 
 Method: each figure's first call is its cold figure (imports, Numba compilation or
 cache load, Ray start); the warm figure is the best of `repeats` calls, the median beside
@@ -121,6 +122,7 @@ def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
         backtrader_us_per_order,
         gate_us_per_signal,
         us_per_signal,
+        venue_us_per_order,
     )
 
     _, load_s, _, bars = timed(lambda: load_data(path, "ohlcv", "BTC"), repeats)
@@ -135,6 +137,7 @@ def event_breakdown(path: str | Path, repeats: int, backtrader_best_s: float
             "signal_in_run_us": (run_s - quiet_s) / max(1, result.signals) * 1e6,
             "signal_path_us": us_per_signal(2000, repeats),
             "signal_gate_us": gate_us_per_signal(2000, repeats),
+            "venue_order_us": venue_us_per_order(2000, repeats),
             "backtrader_order_us": backtrader_us_per_order(2000, repeats),
             "target_budget_s": backtrader_best_s / TARGETS["event_vs_backtrader"]}
 

@@ -21,9 +21,9 @@ from actors.backtest import drive
 from engine.account import Account, AccountConfig
 from engine.broker import Credentials
 from engine.clock import SimClock
-from engine.enums import SignalSide
+from engine.enums import OrderSide, OrderStatus, SignalSide
 from engine.instruments import Instrument
-from engine.messages import Bar, OrderFilled, QuoteTick, Signal
+from engine.messages import Bar, OrderFilled, QuoteTick, Signal, SubmitOrder
 from engine.sim import FillModel, SimAccount, SimBroker
 from engine.sizing import SizingConfig, SizingMode
 from risk.config import AccountLimits, RiskConfig
@@ -92,6 +92,31 @@ def gate_us_per_signal(n: int = 2000, repeats: int = 5) -> float:
     return min(times) / n * 1e6
 
 
+def venue_us_per_order(n: int = 2000, repeats: int = 5) -> float:
+    """The simulated venue alone: one market order (buys and sells alternating, each
+    filled at the open) submitted to `SimVenue` and its events drained, with no account,
+    gate or broker session around it. Best of `repeats` runs of `n`, in microseconds."""
+    times = []
+    for _ in range(repeats):
+        _, broker, clock = _account()
+        venue, elapsed = broker.venue, 0.0
+        for i in range(n):
+            t = (i + 1) * MINUTE
+            px = 30_000.0 + (i % 7) * 10.0
+            side = OrderSide.BUY if i % 2 == 0 else OrderSide.SELL
+            cmd = SubmitOrder(ACCOUNT, f"v{i}", SYMBOL, side, 1.0, t, t)
+            clock.set_ns(t)
+            broker.on_open(Bar(SYMBOL, px, px, px, px, 1.0, t + MINUTE, t + MINUTE))
+            start = time.perf_counter()
+            result = venue.submit(ACCOUNT, cmd)
+            venue.drain(ACCOUNT)
+            elapsed += time.perf_counter() - start
+            if not result.ok or result.value.status is not OrderStatus.FILLED:
+                raise RuntimeError(f"the venue did not fill {cmd}: {result}")
+        times.append(elapsed)
+    return min(times) / n * 1e6
+
+
 def us_per_signal(n: int = 2000, repeats: int = 5) -> float:
     """Best of `repeats` runs of `n` signals (after one warm-up run), in microseconds."""
     run_signals(min(n, 200))
@@ -133,10 +158,10 @@ def main(argv: list[str]) -> None:
     n = int(argv[0]) if argv else 2000
     repeats = int(argv[1]) if len(argv) > 1 else 5
     ours, theirs = us_per_signal(n, repeats), backtrader_us_per_order(n, repeats)
-    gate = gate_us_per_signal(n, repeats)
-    print(f"signal path: {ours:.1f} us per signal (of which the risk gate {gate:.1f}); "
-          f"backtrader {theirs:.1f} us per order (N={n}, best of {repeats}; "
-          f"{theirs / ours:.2f}x)")
+    gate, venue = gate_us_per_signal(n, repeats), venue_us_per_order(n, repeats)
+    print(f"signal path: {ours:.1f} us per signal (of which the risk gate {gate:.1f}; the "
+          f"venue alone {venue:.1f} an order); backtrader {theirs:.1f} us per order "
+          f"(N={n}, best of {repeats}; {theirs / ours:.2f}x)")
 
 
 if __name__ == "__main__":

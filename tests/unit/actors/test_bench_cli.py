@@ -58,5 +58,6 @@ def test_bench_backtest_breakdown_splits_the_event_run_and_prices_the_target(tmp
     assert parts["signals"] > 10
     assert all(parts[k] > 0 for k in ("load_s", "run_s", "signal_path_us",
                                       "signal_gate_us", "backtrader_order_us",
-                                      "quiet_run_s", "signal_in_run_us"))
+                                      "quiet_run_s", "signal_in_run_us",
+                                      "venue_order_us"))
     assert parts["strategy_only_s"] < parts["quiet_run_s"] < parts["run_s"]

@@ -169,16 +169,19 @@ class Store:
                 raise StoreError(f"write failed (rolled back): {one_line(exc)}") from None
             raise
 
-    def insert(self, table: str, columns: Columns) -> int:
-        """Append column arrays to `table` in one transaction; returns the row count."""
-        return self.insert_batches([(table, columns)]).get(table, 0)
+    def insert(self, table: str, columns: Columns, *, replace: bool = False) -> int:
+        """Append column arrays to `table` in one transaction; returns the row count.
+        `replace`: a row whose primary key is already stored replaces that row."""
+        return self.insert_batches([(table, columns)], replace=replace).get(table, 0)
 
-    def insert_batches(self, batches: Iterable[tuple[str, Columns]]) -> dict[str, int]:
+    def insert_batches(self, batches: Iterable[tuple[str, Columns]], *,
+                       replace: bool = False) -> dict[str, int]:
         """Append (table, columns) batches in ONE transaction; rows written per table."""
         written: dict[str, int] = {}
         with self.transaction():
             for table, columns in batches:
-                written[table] = written.get(table, 0) + self._append(table, columns)
+                written[table] = written.get(table, 0) + self._append(table, columns,
+                                                                      replace)
         return written
 
     def write_events(self, run_id: str, events: Iterable[object],
@@ -365,8 +368,8 @@ class Store:
         with self.transaction():
             return self._run(sql, params).fetchone()[0]
 
-    def _append(self, table: str, columns: Columns) -> int:
-        """INSERT the columns into `table` (inside the caller's transaction)."""
+    def _append(self, table: str, columns: Columns, replace: bool = False) -> int:
+        """INSERT (OR REPLACE) the columns into `table` (inside the caller's transaction)."""
         types = self._types[self._table(table)]
         unknown = [c for c in columns if c not in types]
         if unknown:
@@ -392,7 +395,8 @@ class Store:
             self._con.execute("SET preserve_insertion_order = false")
             self._unordered = True
         try:
-            self._con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
+            verb = "INSERT OR REPLACE" if replace else "INSERT"
+            self._con.execute(f"{verb} INTO {table} ({names}) SELECT {names} FROM {view}")
         except duckdb.Error as exc:       # the caller's transaction rolls back, view and all
             raise StoreError(f"writing {n} rows to {table} failed (rolled back): "
                              f"{one_line(exc)}") \

@@ -43,7 +43,6 @@ METRICS: dict[str, str] = {
 STATUSES = ("ok", "failed", "lost")
 _RESULT_KEYS = ("set_index", "params", "status", "error", *METRICS)
 
-_ROWS_PER_STATEMENT = 200        # bound on the parameters of one multi-row INSERT
 
 
 def begin_sweep(store: Store, sweep_id: str, config: Mapping[str, Any], *, sets: int,
@@ -81,24 +80,20 @@ def sweep_record(store: Store, sweep_id: str) -> dict[str, Any] | None:
 
 def write_results(store: Store, sweep_id: str, results: Sequence[Mapping[str, Any]]) -> int:
     """Insert (or replace) the results of one batch in ONE transaction. Each result has
-    set_index, params (a mapping), status, error and any of the METRICS (missing = NULL)."""
+    set_index, params (a mapping), status, error and any of the METRICS (missing = NULL).
+    Written as columns through `Store.insert(..., replace=True)`, the store's own
+    columnar path, rather than one statement of bound parameters per 200 rows."""
     if not results:
         return 0
-    now = time.time_ns()
-    rows = []
     for r in results:
         if r["status"] not in STATUSES:
             raise ValueError(f"status {r['status']!r} is not one of {STATUSES}")
-        rows.append([sweep_id, int(r["set_index"]), _json(r["params"]), r["status"],
-                     r.get("error"), *(r.get(m) for m in METRICS), now])
-    width = len(rows[0])
-    holes = "(" + ", ".join("?" * width) + ")"
-    with store.transaction():
-        for lo in range(0, len(rows), _ROWS_PER_STATEMENT):
-            part = rows[lo:lo + _ROWS_PER_STATEMENT]
-            store.rows("INSERT OR REPLACE INTO sweep_results VALUES "
-                       + ", ".join([holes] * len(part)), [v for row in part for v in row])
-    return len(rows)
+    columns: dict[str, Any] = {
+        "sweep_id": sweep_id, "set_index": [int(r["set_index"]) for r in results],
+        "params": [_json(r["params"]) for r in results],
+        "status": [r["status"] for r in results], "error": [r.get("error") for r in results],
+        **{m: [r.get(m) for r in results] for m in METRICS}, "written_ns": time.time_ns()}
+    return store.insert("sweep_results", columns, replace=True)
 
 
 def finished_sets(store: Store, sweep_id: str) -> set[int]:

@@ -56,3 +56,24 @@ def test_a_v5_file_migrates_with_or_without_the_tables_the_old_code_made(tmp_pat
         assert store.rows("SELECT sweep_id FROM sweeps") == ([("old",)] if had_sweeps
                                                              else [])
         assert [c for c, _ in _columns(store, "sweep_results")][-1] == "written_ns"
+
+
+def test_writing_a_set_again_replaces_it_and_missing_metrics_are_null(tmp_path):
+    with Store.open(tmp_path / "p.duckdb") as store:
+        db.begin_sweep(store, "s1", {"strategy": "sma_cross"}, sets=3, path="fast")
+        db.write_results(store, "s1", [
+            {"set_index": 0, "params": {"fast": 2}, "status": "ok", "error": None,
+             "final_value": 1.5, "closed_trades": 4, "sharpe": None},
+            {"set_index": 1, "params": {"fast": 3}, "status": "lost", "error": "task died"}])
+        assert db.finished_sets(store, "s1") == {0}
+        db.write_results(store, "s1", [{"set_index": 1, "params": {"fast": 3},
+                                        "status": "ok", "error": None, "final_value": 2.5,
+                                        "closed_trades": 7}])
+        got = {r["set_index"]: r for r in db.read_results(store, "s1")}
+        assert sorted(got) == [0, 1] and db.finished_sets(store, "s1") == {0, 1}
+        assert (got[1]["status"], got[1]["error"], got[1]["final_value"],
+                got[1]["closed_trades"]) == ("ok", None, 2.5, 7)
+        assert got[0]["params"] == {"fast": 2} and got[0]["closed_trades"] == 4
+        assert got[0]["sharpe"] is None and got[0]["wins"] is None
+        with pytest.raises(ValueError, match="status 'odd'"):
+            db.write_results(store, "s1", [{"set_index": 2, "params": {}, "status": "odd"}])

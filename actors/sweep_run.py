@@ -182,22 +182,27 @@ def curve_figures(fills: np.ndarray, close: np.ndarray, cash0: float, ppy: float
                   ) -> dict[str, Any]:
     """Sharpe, max drawdown and exposure of the close-marked equity curve rebuilt from the
     fill rows; cash moves as the Portfolio moves it, fill after fill:
-    cash -= side x qty x price + fee (`subtract.accumulate` keeps that order)."""
+    cash -= side x qty x price + fee. The curve is rebuilt in one Numba pass
+    (`actors.sweep_kernels.curve_pass_nb`); the Sharpe ratio is NumPy's mean over its
+    sample standard deviation of the curve's simple returns, annualised by `ppy`."""
+    from actors.sweep_kernels import curve_pass_nb
+
     n = len(close)
-    signed = fills[:, 1] * fills[:, 3]
-    cash_after = np.subtract.accumulate(np.concatenate([[cash0], signed * fills[:, 2]
-                                                        + fills[:, 4]]))
-    pos_after = np.concatenate([[0.0], np.add.accumulate(signed) if len(fills) else signed])
-    bars = np.minimum(fills[:, 0].astype(np.int64), max(n - 1, 0))
-    at = np.cumsum(np.bincount(bars, minlength=n))[:n]          # fills done by bar t's end
-    bar_pos = pos_after[at]
-    equity = cash_after[at] + bar_pos * close
-    out = _curve_stats(np.concatenate([[cash0], equity]), ppy)
-    out["exposure"] = float(np.count_nonzero(bar_pos)) / n if n else 0.0
-    return out
+    returns, drawdown, held = curve_pass_nb(
+        np.ascontiguousarray(fills, dtype=np.float64).reshape(-1, 5),
+        np.asarray(close, dtype=np.float64), float(cash0))
+    sharpe = None
+    if len(returns) >= 2 and math.isfinite(ppy):
+        with np.errstate(invalid="ignore", over="ignore"):
+            std = float(np.std(returns, ddof=1))
+            if std > 0 and math.isfinite(std):
+                sharpe = float(np.mean(returns)) / std * math.sqrt(ppy)
+    return {"max_drawdown": max(float(drawdown), 0.0), "sharpe": sharpe,
+            "exposure": held / n if n else 0.0}
 
 
 def _curve_stats(curve: np.ndarray, ppy: float) -> dict[str, Any]:
+    """Sharpe and max drawdown of a given equity curve (the tick path's own curve)."""
     peak = np.maximum.accumulate(curve)
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = float(np.nanmax(1.0 - curve / peak)) if len(curve) else 0.0

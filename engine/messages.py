@@ -223,7 +223,8 @@ class OrderFilled:
     ts_event: int
     ts_init: int
     liquidity: LiquiditySide = LiquiditySide.TAKER
-    strategy_id: str = ""    # set by the Account from its order (Account._attributed)
+    strategy_id: str = ""    # the order's strategy: echoed by a venue that carries client
+    #                          tags (the simulated one does), else set by Account._attributed
 
 
 @message

@@ -336,7 +336,7 @@ class SimVenue:
         order.add_fill(FillReport(trade_id, qty, px, fee, now))
         event = OrderFilled(order.account_id, order.client_order_id, order.venue_order_id,
                             trade_id, order.symbol, order.side, qty, px, fee, now, now,
-                            liquidity)
+                            liquidity, order.strategy_id)
         book.portfolio.apply_fill(event)
         self._emit(book, event)
         if not order.is_open:

@@ -57,6 +57,7 @@ class SimOrder:
     reserve: float = 0.0         # cash held for the whole quantity
     reject_code: ErrorCode | None = None
     detail: str = ""
+    strategy_id: str = ""        # the command's, echoed on its fills (a client tag)
 
     @property
     def is_open(self) -> bool:
@@ -191,7 +192,8 @@ def parse_submit(command: SubmitOrder, account_id: str, instruments: dict[str, I
         float(c.quantity), None if c.price is None else float(c.price),
         None if c.trigger_price is None else float(c.trigger_price), c.reduce_only, ts_ns,
         triggered=order_type not in _STOP_TYPES,
-        expire_ns=end_of_utc_day(ts_ns) if tif is _DAY else None)
+        expire_ns=end_of_utc_day(ts_ns) if tif is _DAY else None,
+        strategy_id=c.strategy_id if isinstance(c.strategy_id, str) else "")
 
 
 def is_valid_client_id(value: object) -> bool:

@@ -109,6 +109,17 @@ def test_market_buy_fills_at_ask_and_sell_at_bid_with_taker_fees() -> None:
     assert [(p.symbol, p.quantity) for p in sim.venue.positions("A")] == [(SYM, 6)]
 
 
+def test_fills_carry_the_strategy_id_the_order_was_sent_with() -> None:
+    sim = Sim()
+    sim.quote(99.98, 100.02)
+    tagged = SubmitOrder("A", "t1", SYM, BUY, 3, T0, T0, strategy_id="sma")
+    sim.commands["t1"] = tagged
+    sim.venue.submit("A", tagged)
+    sim.submit(BUY, 2)                                  # no strategy: none on its fill
+    assert [(f.client_order_id, f.strategy_id) for f in sim.fills()] == [("t1", "sma"),
+                                                                          ("c1", "")]
+
+
 @pytest.mark.parametrize(("slippage", "buy_px", "sell_px"), [
     (FixedTickSlippage(2), 100.04, 99.96),
     (BpsSlippage(10.0), 100.13, 99.88),       # 100.02 * 1.001 = 100.12002: rounds up

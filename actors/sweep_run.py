@@ -191,13 +191,7 @@ def curve_figures(fills: np.ndarray, close: np.ndarray, cash0: float, ppy: float
     returns, drawdown, held = curve_pass_nb(
         np.ascontiguousarray(fills, dtype=np.float64).reshape(-1, 5),
         np.asarray(close, dtype=np.float64), float(cash0))
-    sharpe = None
-    if len(returns) >= 2 and math.isfinite(ppy):
-        with np.errstate(invalid="ignore", over="ignore"):
-            std = float(np.std(returns, ddof=1))
-            if std > 0 and math.isfinite(std):
-                sharpe = float(np.mean(returns)) / std * math.sqrt(ppy)
-    return {"max_drawdown": max(float(drawdown), 0.0), "sharpe": sharpe,
+    return {"max_drawdown": max(float(drawdown), 0.0), "sharpe": _sharpe(returns, ppy),
             "exposure": held / n if n else 0.0}
 
 
@@ -207,12 +201,19 @@ def _curve_stats(curve: np.ndarray, ppy: float) -> dict[str, Any]:
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = float(np.nanmax(1.0 - curve / peak)) if len(curve) else 0.0
         returns = curve[1:] / curve[:-1] - 1.0
-    sharpe = None
-    if len(returns) >= 2 and math.isfinite(ppy):
+    return {"max_drawdown": max(drawdown, 0.0), "sharpe": _sharpe(returns, ppy)}
+
+
+def _sharpe(returns: np.ndarray, ppy: float) -> float | None:
+    """Mean over sample standard deviation of the returns, annualised by `ppy`; None
+    without two returns, a finite `ppy` or a finite, positive deviation."""
+    if len(returns) < 2 or not math.isfinite(ppy):
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
         std = float(np.std(returns, ddof=1))
-        if std > 0 and math.isfinite(std):
-            sharpe = float(np.mean(returns)) / std * math.sqrt(ppy)
-    return {"max_drawdown": max(drawdown, 0.0), "sharpe": sharpe}
+        if not (std > 0 and math.isfinite(std)):
+            return None
+        return float(np.mean(returns)) / std * math.sqrt(ppy)
 
 
 def _ppy(data: BarSeries) -> float:

@@ -141,4 +141,4 @@ def _on_grid(x: float, step: float) -> bool:
     if not _is_finite_number("value", x):
         return False
     units = x / step
-    return abs(units - round(units)) <= _EPS + _REL_EPS * abs(units)   # _near_integer
+    return _near_integer(units, round(units))

@@ -17,10 +17,6 @@ from engine.messages import OrderFilled, PositionChanged, PositionClosed, Positi
 
 PositionEvent = PositionOpened | PositionChanged | PositionClosed
 
-# `side.sign`, spelt out on the fill path: the property, and reading a member off an Enum
-# class (~80 ns on Python 3.11: its metaclass defines __getattr__), cost more than the math.
-_BUY = OrderSide.BUY
-
 
 def _is_zero(qty: float, scale: float) -> bool:
     return abs(qty) <= 1e-9 * max(1.0, abs(scale))
@@ -69,7 +65,7 @@ class Position:
         """Apply one fill; returns the position events it caused (one, or two on a flip).
         `strategy_id` is the fill's: a position (and its round trip) belongs to the
         strategy of the fill that opened it."""
-        signed = qty * (1 if side is _BUY else -1)
+        signed = qty * side.sign
         self.fees += fee
         if self.quantity == 0.0:
             return [self._open(signed, price, fee, ts_ns, ts_init, strategy_id)]
@@ -157,8 +153,7 @@ class Portfolio:
     def apply_fill(self, fill: OrderFilled, reason: ExitReason = ExitReason.NONE
                    ) -> list[PositionEvent]:
         pos = self.position(fill.symbol)
-        sign = 1 if fill.side is _BUY else -1
-        self.cash -= sign * fill.last_qty * fill.last_px * pos.multiplier + fill.fee
+        self.cash -= fill.side.sign * fill.last_qty * fill.last_px * pos.multiplier + fill.fee
         self.marks.setdefault(fill.symbol, fill.last_px)
         return pos.apply_fill(fill.side, fill.last_qty, fill.last_px, fill.fee,
                               fill.ts_event, fill.ts_init, reason, fill.strategy_id)

@@ -34,7 +34,7 @@ from engine.sim.venue_order import Refusal, SimOrder
 _TOL = 1e-9
 # Bound once: a member read off an Enum class costs ~80 ns on Python 3.11 (its metaclass
 # defines __getattr__), and these are read on every order.
-_BUY, _SELL, _TAKER = OrderSide.BUY, OrderSide.SELL, LiquiditySide.TAKER
+_SELL, _TAKER = OrderSide.SELL, LiquiditySide.TAKER
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ class AccountBook:
 
     def closable(self, symbol: str, side: OrderSide) -> float:
         """How much of the position an order of `side` would close (0 if it would open)."""
-        return max(0.0, -(1 if side is _BUY else -1) * self.portfolio.quantity(symbol))
+        return max(0.0, -side.sign * self.portfolio.quantity(symbol))
 
     def check_order(self, order: SimOrder, ref: float | None,
                     replacing: SimOrder | None = None) -> Refusal | None:

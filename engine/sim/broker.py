@@ -47,7 +47,7 @@ _TIMEOUT_DETAIL = "no reply from the venue in time; the request may or may not h
 _MUTATING = frozenset({"submit", "cancel", "modify"})
 # Bound once: reading a member off an Enum class costs ~80 ns on Python 3.11 (its
 # metaclass defines __getattr__), and every broker call checks for a fault.
-_NO_FAULT = Fault.NONE
+_NO_FAULT, _EXPIRE_SESSION = Fault.NONE, Fault.EXPIRE_SESSION
 
 
 @dataclass(slots=True)
@@ -220,7 +220,7 @@ class SimBroker(Broker):
             return fault, BrokerResult.failure(ErrorCode.SESSION_NOT_FOUND,
                                                "no such session; log in")
         now = self.clock.now_ns()
-        if fault is not _NO_FAULT and fault is Fault.EXPIRE_SESSION:
+        if fault is _EXPIRE_SESSION:
             record.expires_ns = min(record.expires_ns, now)
         if now >= record.expires_ns:
             return fault, BrokerResult.failure(
